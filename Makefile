@@ -1,0 +1,65 @@
+# Everything goes through .venv, created from the committed uv.lock on first use.
+# Arguments after the target are Hydra overrides:  make train experiment=baseline trainer.max_epochs=3
+#   make train MULTIRUN=1 optimizer=adam,sgd    -> a Hydra multirun, one run directory per job
+
+.DEFAULT_GOAL := help
+SHELL := bash
+PYTHON ?= python3
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+STAMP := $(VENV)/.synced
+RUN := $(VENV)/bin/python
+MULTIRUN ?=
+PYTEST_ARGS ?=
+
+# Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
+# assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
+TARGETS := help setup train eval sweep report test test-fast lint format bench clean rename
+ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
+MAKE_VARS := MULTIRUN=% PYTEST_ARGS=% PYTHON=% UV=% VENV=% BENCH_ARGS=%
+export LHT_MAKE_OVERRIDES := $(filter-out $(MAKE_VARS),$(MAKEOVERRIDES))
+HYDRA_FLAGS := $(if $(MULTIRUN),--multirun,)
+
+.PHONY: $(TARGETS)
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	@UV=$$(command -v uv || echo $(UV)); $$UV sync --frozen --all-groups --quiet && touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv from uv.lock (done by every other target)
+
+train: $(STAMP)  ## train: make train experiment=baseline [overrides...] [MULTIRUN=1]
+	@$(RUN) -m lightning_hydra_template.train $(HYDRA_FLAGS) $(ARGS)
+
+sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
+	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)
+
+eval: $(STAMP)  ## test a checkpoint: make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+	@$(RUN) -m lightning_hydra_template.eval $(ARGS)
+
+test: $(STAMP) lint  ## lint, then the whole test suite
+	$(RUN) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## the test suite without the slow tests
+	$(RUN) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests
+
+clean:  ## remove logs and caches (keeps .venv)
+	rm -rf logs .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+# Swallow the forwarded overrides so make does not try to build them as targets.
+%:
+	@:

@@ -1,0 +1,3 @@
+"""PyTorch Lightning + Hydra project template."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The template's own Lightning callbacks."""

@@ -1,0 +1,74 @@
+"""Progress display: Rich bars in a terminal, one plain line per epoch anywhere else."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
+
+
+def _format(value: Any) -> str:
+    number = float(value)
+    return f"{number:.4g}" if abs(number) < 1e4 else f"{number:.3e}"
+
+
+class EpochLineProgress(ProgressBar):
+    """Prints one line per finished epoch: its train and validation metrics and wall time.
+
+    No per-step work at all, so logs stay readable and the training loop stays fast. A line is
+    printed once the epoch's own end-of-epoch logging is done (at the next epoch start or at the end).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._epoch_start = 0.0
+        self._pending: int | None = None
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _flush(self, trainer: Trainer) -> None:
+        if self._pending is None or not self._enabled or trainer.global_rank != 0:
+            self._pending = None
+            return
+        metrics = trainer.callback_metrics
+        parts = []
+        for stage in ("train/", "val/"):
+            names = sorted(k for k in metrics if k.startswith(stage))
+            if names:
+                parts.append(" ".join(f"{k} {_format(metrics[k])}" for k in names))
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        elapsed = time.perf_counter() - self._epoch_start
+        line = f"epoch {self._pending + 1}/{total} | " + " | ".join(parts) + f" | {elapsed:.1f}s"
+        print(line, flush=True)
+        self._pending = None
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush(trainer)
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._pending = trainer.current_epoch
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._pending = None
+
+
+def auto_progress_bar(style: str = "auto", refresh_rate: int = 1) -> ProgressBar:
+    """``rich`` or ``lines``; ``auto`` picks Rich when standard output is a terminal."""
+    if style not in ("auto", "rich", "lines"):
+        raise ValueError(f"callbacks.progress_bar.style must be auto, rich or lines, got {style!r}")
+    if style == "rich" or (style == "auto" and sys.stdout.isatty()):
+        return RichProgressBar(refresh_rate=refresh_rate, leave=True)
+    return EpochLineProgress()

@@ -1,0 +1,1 @@
+"""LightningDataModules and the in-memory batch loader they share."""

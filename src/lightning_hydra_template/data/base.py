@@ -1,0 +1,144 @@
+"""The split-and-serve logic shared by the template's in-memory datamodules."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from lightning_hydra_template.data.in_memory import InMemoryLoader
+
+FULL_BATCH = "full"
+
+
+def split_indices(
+    num_samples: int,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    stratify: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Deterministic train/val/test index split; stratified by ``stratify`` labels when given."""
+    indices = np.arange(num_samples)
+    rest, test = (
+        train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=stratify)
+        if test_fraction > 0
+        else (indices, indices[:0])
+    )
+    val_share = val_fraction / (1.0 - test_fraction)
+    rest_labels = None if stratify is None else stratify[rest]
+    train, val = (
+        train_test_split(rest, test_size=val_share, random_state=seed, stratify=rest_labels)
+        if val_fraction > 0
+        else (rest, rest[:0])
+    )
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Loads a whole dataset as tensors, splits it once and serves batches by slicing.
+
+    Subclasses implement :meth:`load_arrays` (and :meth:`fit_transforms` for statistics that
+    must come from the training split only).
+    """
+
+    stratified = False
+
+    def __init__(
+        self,
+        batch_size: int | str = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 0,
+        drop_last: bool = False,
+        shuffle: bool = True,
+        eval_batch_size: int | None = None,
+        shuffle_seed: int | None = 0,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.drop_last = drop_last
+        self.shuffle = shuffle
+        self.eval_batch_size = eval_batch_size
+        self.shuffle_seed = shuffle_seed or 0
+        self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    # --- to implement -------------------------------------------------------------------------
+    def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All samples as ``(inputs, targets)`` numpy arrays."""
+        raise NotImplementedError
+
+    def to_tensors(self, inputs: np.ndarray, targets: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return torch.as_tensor(inputs), torch.as_tensor(targets)
+
+    def fit_transforms(self, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Hook for scaling fitted on the training split; modifies ``splits`` in place."""
+
+    # --- Lightning hooks --------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        inputs, targets = self.load_arrays()
+        index = split_indices(
+            len(inputs),
+            self.val_fraction,
+            self.test_fraction,
+            self.split_seed,
+            stratify=targets if self.stratified else None,
+        )
+        arrays = {name: (inputs[idx], targets[idx]) for name, idx in index.items()}
+        self.fit_transforms(arrays)
+        self.splits = {name: self.to_tensors(*pair) for name, pair in arrays.items()}
+
+    def num_samples(self, split: str) -> int:
+        self.setup()
+        return int(self.splits[split][0].shape[0])
+
+    def resolve_batch_size(self, world_size: int = 1) -> int:
+        """The per-device training batch size, with ``"full"`` resolved to the training split size."""
+        if self.batch_size == FULL_BATCH:
+            return max(1, self.num_samples("train") // world_size)
+        return int(self.batch_size)
+
+    def resolve_eval_batch_size(self, world_size: int = 1) -> int:
+        """Validation/test batch size: no gradients are kept, so it defaults to at least 256."""
+        return int(self.eval_batch_size or max(self.resolve_batch_size(world_size), 256))
+
+    def _world_size(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return trainer.world_size if trainer is not None else 1
+
+    def _loader(self, split: str, train: bool) -> InMemoryLoader:
+        self.setup()
+        trainer = getattr(self, "trainer", None)
+        rank = trainer.global_rank if trainer is not None else 0
+        world_size = self._world_size()
+        batch_size = (
+            self.resolve_batch_size(world_size) if train else self.resolve_eval_batch_size(world_size)
+        )
+        return InMemoryLoader(
+            self.splits[split],
+            batch_size=batch_size,
+            shuffle=train and self.shuffle,
+            drop_last=train and self.drop_last,
+            seed=self.shuffle_seed,
+            rank=rank,
+            world_size=world_size,
+            even_shards=train,
+        )
+
+    def train_dataloader(self) -> InMemoryLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> InMemoryLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> InMemoryLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> InMemoryLoader:
+        return self._loader("test", train=False)

@@ -1,0 +1,106 @@
+"""A batch loader for datasets that fit in memory.
+
+Instead of a per-sample ``__getitem__`` plus ``collate``, each epoch permutes the tensors once and
+serves contiguous slices of the permuted copy: a mini-batch costs one tensor view per tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+
+class EpochShuffle:
+    """The sample order of one epoch, a pure function of ``(seed, epoch)``.
+
+    Lightning calls ``set_epoch`` on a loader's ``sampler`` at the start of each training epoch, so a
+    resumed run sees exactly the order an uninterrupted run would have seen.
+    """
+
+    def __init__(self, num_samples: int, shuffle: bool, seed: int) -> None:
+        self.num_samples = num_samples
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> Tensor | None:
+        """A permutation of the sample indices, or None for the natural order."""
+        if not self.shuffle:
+            return None
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.num_samples, generator=generator)
+
+
+class InMemoryLoader:
+    """Iterates mini-batches of in-memory tensors that share their first dimension.
+
+    With ``world_size > 1`` each process gets every ``world_size``-th sample of the epoch's order. For
+    training (``even_shards=True``) the shards are cut to equal length so that every process runs the
+    same number of steps; evaluation keeps every sample exactly once across processes.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[Tensor, ...],
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        even_shards: bool = False,
+    ) -> None:
+        if not tensors:
+            raise ValueError("InMemoryLoader needs at least one tensor")
+        sizes = {t.shape[0] for t in tensors}
+        if len(sizes) != 1:
+            raise ValueError(f"all tensors must have the same number of samples, got {sorted(sizes)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.even_shards = even_shards
+        self.sampler = EpochShuffle(tensors[0].shape[0], shuffle, seed)
+        self.batch_sampler = None  # Lightning inspects these two attributes like a DataLoader's
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this process sees per epoch."""
+        total = self.sampler.num_samples
+        if self.world_size == 1:
+            return total
+        if self.even_shards:
+            return total // self.world_size
+        return len(range(self.rank, total, self.world_size))
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def _epoch_tensors(self) -> tuple[Tensor, ...]:
+        order = self.sampler.order()
+        if self.world_size > 1:
+            if order is None:
+                order = torch.arange(self.sampler.num_samples)
+            order = order[self.rank :: self.world_size][: self.num_samples]
+        if order is None:
+            return self.tensors
+        order = order.to(self.tensors[0].device)
+        return tuple(t.index_select(0, order) for t in self.tensors)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        tensors = self._epoch_tensors()
+        bs = self.batch_size
+        for i in range(len(self)):
+            start = i * bs
+            yield tuple(t[start : start + bs] for t in tensors)

@@ -1,0 +1,76 @@
+"""Test a checkpoint: load it safely -> rebuild model and data from the config it carries -> test.
+
+    make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+
+The test metrics equal those the training run reported for the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lightning_hydra_template.utils.entry import hydra_entry
+from lightning_hydra_template.utils.validation import validate_config
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test ``cfg.ckpt_path`` on the test split of the data it was trained on; returns the metrics."""
+    started = time.perf_counter()
+    validate_config(cfg)
+
+    import lightning.pytorch as pl
+    from hydra.utils import instantiate
+
+    from lightning_hydra_template.utils.checkpoint import load_checkpoint, rebuild_model, training_config
+    from lightning_hydra_template.utils.instantiate import instantiate_group
+    from lightning_hydra_template.utils.runtime import (
+        check_accelerator,
+        configure_warnings,
+        default_progress,
+        route_lightning_logs,
+    )
+
+    route_lightning_logs()
+    configure_warnings(cfg.extras.get("ignore_warnings", True))
+    check_accelerator(cfg.trainer.accelerator)
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    train_cfg = training_config(checkpoint, cfg.ckpt_path)
+    if cfg.seed is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = instantiate(train_cfg["data"])
+    model = rebuild_model(checkpoint, train_cfg, cfg.ckpt_path)
+    del checkpoint
+    callbacks = default_progress([], cfg.trainer)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    results = trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+
+    if trainer.is_global_zero:
+        run_dir = Path(cfg.paths.output_dir)
+        report = {
+            "ckpt_path": str(cfg.ckpt_path),
+            "test": metrics,
+            "wall_seconds": time.perf_counter() - started,
+        }
+        (run_dir / "metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print("Test of " + str(cfg.ckpt_path))
+        print("  " + " | ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
+        print(f"  written to {run_dir / 'metrics.json'}")
+    return metrics
+
+
+def _task(cfg: DictConfig) -> Any:
+    return evaluate(cfg)
+
+
+main = hydra_entry("eval", _task)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""LightningModules, one per task family: steps, losses, metrics and optimizers."""

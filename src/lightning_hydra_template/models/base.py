@@ -1,0 +1,150 @@
+"""What every task module shares: network from config, optimizer/scheduler from config,
+per-stage loss and metrics updated per step and computed per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from torch import Tensor
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.aggregation import MaxMetric, MinMetric
+
+from lightning_hydra_template.utils.plain import to_plain
+
+# Scheduler config keys that tell Lightning *when* to step; the rest goes to the scheduler's constructor.
+SCHEDULER_LIGHTNING_KEYS = ("interval", "frequency", "monitor")
+
+
+class TaskModule(pl.LightningModule):
+    """Base LightningModule. Subclasses define the loss, the metrics and the tracked best metric.
+
+    Hyperparameters are plain dicts (network, optimizer and scheduler configs with ``_target_``),
+    so a checkpoint rebuilds the module with ``load_from_checkpoint`` under ``weights_only=True``.
+    """
+
+    best_metric: tuple[str, str] = ("loss", "min")  # (metric name without stage, "min" | "max")
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "net": to_plain(net),
+                "optimizer": to_plain(optimizer),
+                "scheduler": to_plain(scheduler) or None,
+                "compile": compile,
+                **self.extra_hparams(),
+            },
+            logger=False,
+        )
+        self.net = instantiate(self.hparams.net)
+        self.train_metrics = self.build_metrics("train/")
+        self.val_metrics = self.build_metrics("val/")
+        self.test_metrics = self.build_metrics("test/")
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        name, mode = self.best_metric
+        self.val_best = MaxMetric() if mode == "max" else MinMetric()
+        # Running training-loss sums: two in-place adds per step instead of a metric update.
+        self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
+        self.register_buffer("_train_count", torch.zeros((), dtype=torch.float64), persistent=False)
+
+    # --- for subclasses ---------------------------------------------------------------------
+    def extra_hparams(self) -> dict[str, Any]:
+        """Task-specific constructor arguments to store in checkpoints."""
+        return {}
+
+    def build_metrics(self, prefix: str) -> MetricCollection:
+        raise NotImplementedError
+
+    def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        return outputs, targets
+
+    # --- forward ----------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.hparams.compile and "_compiled_net" not in self.__dict__:
+            # Kept out of the module tree so state_dict keys stay those of the plain network:
+            # checkpoints of compiled and uncompiled runs are interchangeable.
+            self.__dict__["_compiled_net"] = torch.compile(self.net)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        net = self.__dict__.get("_compiled_net", self.net)
+        return net(inputs)
+
+    # --- steps ------------------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        inputs, targets = batch
+        outputs = self(inputs)
+        loss = self.compute_loss(outputs, targets)
+        self._train_loss_sum += loss.detach() * targets.shape[0]
+        self._train_count += targets.shape[0]
+        self.train_metrics.update(*self.metric_inputs(outputs.detach(), targets))
+        return loss
+
+    def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
+        inputs, targets = batch
+        outputs = self(inputs)
+        loss = self.compute_loss(outputs, targets)
+        getattr(self, f"{stage}_loss").update(loss, weight=targets.shape[0])
+        getattr(self, f"{stage}_metrics").update(*self.metric_inputs(outputs, targets))
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self(batch[0])
+
+    # --- epoch ends: compute, log, reset ----------------------------------------------------
+    def on_train_epoch_end(self) -> None:
+        totals = torch.stack([self._train_loss_sum, self._train_count])
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        values = {"train/loss": (totals[0] / totals[1].clamp(min=1)).float()}
+        values.update(self.train_metrics.compute())
+        self.log_dict(values)
+        self.train_metrics.reset()
+        self._train_loss_sum.zero_()
+        self._train_count.zero_()
+
+    def _log_eval_epoch(self, stage: str) -> dict[str, Tensor]:
+        metrics = getattr(self, f"{stage}_metrics")
+        loss = getattr(self, f"{stage}_loss")
+        values = {f"{stage}/loss": loss.compute(), **metrics.compute()}
+        metrics.reset()
+        loss.reset()
+        return values
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_eval_epoch("val")
+        if not self.trainer.sanity_checking:
+            name, _ = self.best_metric
+            self.val_best.update(values[f"val/{name}"])
+            values[f"val/{name}_best"] = self.val_best.compute()
+        self.log_dict(values)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._log_eval_epoch("test"))
+
+    # --- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
+        scheduler_cfg = dict(self.hparams.scheduler or {})
+        if not scheduler_cfg:
+            return optimizer
+        lightning_keys = {k: scheduler_cfg.pop(k) for k in SCHEDULER_LIGHTNING_KEYS if k in scheduler_cfg}
+        scheduler = instantiate(scheduler_cfg, optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}

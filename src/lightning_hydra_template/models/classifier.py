@@ -1,0 +1,54 @@
+"""Classification: cross-entropy loss; accuracy and macro F1 per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from lightning_hydra_template.models.base import TaskModule
+
+
+class ClassifierModule(TaskModule):
+    """Tracks the best validation accuracy across epochs as ``val/acc_best``."""
+
+    best_metric = ("acc", "max")
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        num_classes: int = 10,
+        label_smoothing: float = 0.0,
+        compile: bool = False,
+    ) -> None:
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+        super().__init__(net=net, optimizer=optimizer, scheduler=scheduler, compile=compile)
+
+    def extra_hparams(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+    def build_metrics(self, prefix: str) -> MetricCollection:
+        return MetricCollection(
+            {
+                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+                "f1": MulticlassF1Score(self.num_classes, average="macro"),
+            },
+            prefix=prefix,
+        )
+
+    def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
+
+    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        return outputs.argmax(dim=1), targets
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """Class probabilities."""
+        return self(batch[0]).softmax(dim=1)

@@ -1,0 +1,1 @@
+"""Plain ``torch.nn.Module`` architectures: no Lightning inside, reusable anywhere."""

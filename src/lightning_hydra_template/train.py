@@ -1,0 +1,115 @@
+"""Train a model: compose config -> build data, model, callbacks, loggers, trainer -> fit ->
+test the best checkpoint -> summary.
+
+    make train experiment=baseline trainer.max_epochs=3
+    python -m lightning_hydra_template.train optimizer=sgd data.batch_size=32
+
+Heavy imports (torch, lightning) happen inside :func:`train`, so ``--help`` and ``--cfg job`` are fast.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_hydra_template.utils.entry import hydra_entry
+from lightning_hydra_template.utils.errors import ConfigError
+from lightning_hydra_template.utils.validation import validate_config
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job described by ``cfg``; returns the summary (also written as summary.json)."""
+    started = time.perf_counter()
+    validate_config(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.extras.get("print_config"):
+        print(OmegaConf.to_yaml(cfg, resolve=True))
+
+    import lightning.pytorch as pl
+    from hydra.utils import instantiate
+
+    from lightning_hydra_template.callbacks.embed_config import EmbedConfig
+    from lightning_hydra_template.callbacks.run_summary import RunSummary
+    from lightning_hydra_template.utils.instantiate import instantiate_group
+    from lightning_hydra_template.utils.runtime import (
+        check_accelerator,
+        configure_warnings,
+        default_progress,
+        plan_for,
+        route_lightning_logs,
+    )
+    from lightning_hydra_template.utils.summary import describe_summary, write_summary
+
+    route_lightning_logs()
+    configure_warnings(cfg.extras.get("ignore_warnings", True))
+    check_accelerator(cfg.trainer.accelerator)
+    if cfg.seed is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    model = instantiate(
+        cfg.model, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler") or None, _recursive_=False
+    )
+
+    summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback]
+    callbacks += default_progress(callbacks, cfg.trainer)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    plan = plan_for(cfg, datamodule, trainer)
+    summary_callback.plan = plan
+    if trainer.is_global_zero:
+        print(plan.describe(), flush=True)
+
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    test_metrics: dict[str, float] = {}
+    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.test:
+        ckpt = best_path if (cfg.train and best_path) else None
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)
+        test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+
+    fit_seconds = summary_callback.fit_seconds
+    summary = {
+        "monitor": cfg.monitor.metric,
+        "best_value": summary_callback.best_value,
+        "best_epoch": summary_callback.best_epoch,
+        "epochs_run": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "test": test_metrics,
+        "best_checkpoint": best_path or None,
+        "run_dir": str(run_dir),
+        "wall_seconds": time.perf_counter() - started,
+        "fit_seconds": fit_seconds,
+        "samples_per_second": summary_callback.samples_seen / fit_seconds if fit_seconds else 0.0,
+        "plan": plan.as_dict(),
+    }
+    if trainer.is_global_zero:
+        write_summary(summary, run_dir)
+        print(describe_summary(summary), flush=True)
+    return summary
+
+
+def objective(summary: dict[str, Any]) -> float | None:
+    """The number a sweeper optimises: the best monitored validation value."""
+    return summary.get("best_value")
+
+
+def _task(cfg: DictConfig) -> float | None:
+    return objective(train(cfg))
+
+
+main = hydra_entry("train", _task)
+
+__all__ = ["ConfigError", "main", "train"]
+
+if __name__ == "__main__":
+    main()

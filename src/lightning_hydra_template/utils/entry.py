@@ -1,0 +1,144 @@
+"""What both entry points share: the config directory, early override checks, Hydra's main."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lightning_hydra_template.utils.errors import UserError, fail, traceback_requested, user_errors
+from lightning_hydra_template.utils.resolvers import register_resolvers
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+
+# Flags that make Hydra print something instead of running: no pre-composition for these.
+_INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+_MULTIRUN_FLAGS = ("--multirun", "-m")
+
+
+def make_overrides() -> list[str]:
+    """Overrides given to make as ``key=value`` words (see the Makefile), in the order typed.
+
+    Make lists command-line assignments last-first and escapes spaces as ``\\ ``.
+    """
+    raw = os.environ.pop("LHT_MAKE_OVERRIDES", "").strip()
+    if not raw:
+        return []
+    words = [w.replace("\\ ", " ") for w in re.split(r"(?<!\\) +", raw) if w]
+    return list(reversed(words))
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, from the yaml files in its folder."""
+    folder = CONFIG_DIR / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _close(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def explain_compose_error(err: Exception, siblings: Callable[[str], list[str]] | None = None) -> str:
+    """One line for Hydra's composition errors: which override, what is allowed.
+
+    ``siblings(key)`` may list the keys that do exist next to an unknown ``key``.
+    """
+    text = str(err)
+    if found := re.search(r"Could not (?:find|load) '([^']+)'", text):
+        group, _, option = found.group(1).rpartition("/")
+        options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.M) or group_options(
+            group
+        )
+        if group and options:
+            return f"{group}={option}: no such option{_close(option, options)}; allowed: {', '.join(options)}"
+    if found := re.search(r"Could not override '([^']+)'", text):
+        key = found.group(1)
+        known = siblings(key) if siblings else []
+        hint = _close(key.rsplit(".", 1)[-1], known)
+        return f"{key}: no such config key{hint}; prefix it with + to add a new key (`--cfg job` prints the config)"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    if type(err).__name__ == "OverrideParseException":
+        return f"cannot parse the overrides: {first} (quote values with spaces or brackets)"
+    return first
+
+
+def _sibling_keys(config_name: str, overrides: list[str]) -> Callable[[str], list[str]]:
+    """Lists the keys next to an unknown key, from the config composed without that override."""
+    from hydra import compose
+    from omegaconf import DictConfig, OmegaConf
+
+    def siblings(key: str) -> list[str]:
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        rest = [o for o in overrides if o.split("=")[0].lstrip("+~") != key]
+        try:
+            node = compose(config_name=config_name, overrides=rest)
+        except Exception:
+            return []
+        node = OmegaConf.select(node, parent) if parent else node
+        return [str(k) for k in node] if isinstance(node, DictConfig) else []
+
+    return siblings
+
+
+def check_overrides(config_name: str, overrides: list[str]) -> None:
+    """Compose the config once with the user's overrides, so typos and bad values fail before
+    Hydra creates a run directory."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lightning_hydra_template.utils.validation import validate_config
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            try:
+                cfg = compose(config_name=config_name, overrides=overrides)
+            except Exception as err:  # Hydra raises several exception types for bad overrides
+                if traceback_requested():
+                    raise
+                fail(explain_compose_error(err, _sibling_keys(config_name, overrides)))
+    finally:
+        GlobalHydra.instance().clear()
+    with user_errors():
+        validate_config(cfg)
+
+
+def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """A console-script ``main`` that checks overrides early, then runs ``task`` under Hydra."""
+    import hydra
+
+    def task_with_clean_errors(cfg: DictConfig) -> Any:
+        with user_errors():
+            return task(cfg)
+
+    hydra_main = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
+        task_with_clean_errors
+    )
+
+    def main() -> Any:
+        register_resolvers()
+        sys.argv[1:] = make_overrides() + sys.argv[1:]
+        args = sys.argv[1:]
+        if not any(a in _INFO_FLAGS or a.split("=")[0] in _INFO_FLAGS for a in args) and not any(
+            a in _MULTIRUN_FLAGS for a in args
+        ):
+            check_overrides(config_name, [a for a in args if not a.startswith("-")])
+        return hydra_main()
+
+    return main
+
+
+__all__ = [
+    "CONFIG_DIR",
+    "UserError",
+    "check_overrides",
+    "explain_compose_error",
+    "group_options",
+    "hydra_entry",
+]

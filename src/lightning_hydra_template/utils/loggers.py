@@ -1,0 +1,39 @@
+"""Logger factories that need more than a ``_target_``."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+def wandb_credentials_present() -> bool:
+    """True when wandb could log in without asking: WANDB_API_KEY or a `wandb login` netrc entry."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        hosts = netrc.netrc(path).hosts
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    if mode not in WANDB_MODES:
+        raise ValueError(f"logger.wandb.mode must be one of {', '.join(WANDB_MODES)}, got {mode!r}")
+    if mode == "auto":
+        return "online" if wandb_credentials_present() else "offline"
+    return mode
+
+
+def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any):
+    """A Lightning ``WandbLogger`` that never prompts: offline files when no credentials exist."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    resolved = resolve_wandb_mode(mode)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)

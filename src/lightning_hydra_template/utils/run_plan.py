@@ -1,0 +1,156 @@
+"""The run plan: how many samples, iterations and optimizer steps a run will make.
+
+Pure arithmetic with no Lightning import, so tests can check it against ``trainer.global_step``.
+Vocabulary: an *iteration* is one mini-batch through forward pass, loss and backward pass; an
+*optimizer step* updates the weights (after ``accumulate_grad_batches`` iterations, and always on
+the last batch of an epoch); gradients are zeroed after every optimizer step, never once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    train_samples: int
+    val_samples: int
+    test_samples: int
+    batch_size: int  # per device
+    world_size: int
+    drop_last: bool
+    iterations_per_epoch: int  # mini-batches per epoch on each device
+    last_batch_size: int  # samples in the final mini-batch of an epoch (== batch_size when even)
+    accumulate_grad_batches: int
+    optimizer_steps_per_epoch: int
+    epochs: int
+    total_iterations: int
+    total_optimizer_steps: int
+    val_batches: int
+    val_every_n_epochs: int
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.batch_size * self.world_size
+
+    @property
+    def samples_per_optimizer_step(self) -> int:
+        return self.global_batch_size * self.accumulate_grad_batches
+
+    @property
+    def regime(self) -> str:
+        """Which of the three gradient-descent regimes the batch size gives."""
+        per_device = self.train_samples // self.world_size
+        if self.samples_per_optimizer_step == 1:
+            return "stochastic gradient descent (one sample per update)"
+        if self.batch_size >= per_device and self.accumulate_grad_batches == 1:
+            return "batch gradient descent (the whole training split per update)"
+        return "mini-batch gradient descent"
+
+    def as_dict(self) -> dict[str, int | bool | str]:
+        return {**asdict(self), "global_batch_size": self.global_batch_size, "regime": self.regime}
+
+    def describe(self) -> str:
+        acc = self.accumulate_grad_batches
+        last = (
+            f" (the last has {self.last_batch_size} samples)"
+            if self.last_batch_size != self.batch_size
+            else ""
+        )
+        dropped = self.train_samples // self.world_size - self.iterations_per_epoch * self.batch_size
+        if self.drop_last and dropped > 0:
+            last = f" ({dropped} samples left out each epoch by drop_last)"
+        devices = (
+            f" x {self.world_size} devices = {self.global_batch_size} per iteration"
+            if self.world_size > 1
+            else ""
+        )
+        steps = (
+            "one optimizer step per iteration"
+            if acc == 1
+            else f"one optimizer step per {acc} iterations (gradient accumulation)"
+        )
+        lines = [
+            f"Run plan: {self.regime}",
+            f"  samples     train {self.train_samples} | val {self.val_samples} | test {self.test_samples}",
+            f"  batch size  {self.batch_size} per device{devices}",
+            f"  iterations  {self.iterations_per_epoch} per epoch{last}: forward pass, loss, backward pass",
+            f"  epochs      {self.epochs} -> {self.total_iterations} iterations in total",
+            f"  optimizer   {steps}, gradients zeroed after each step -> "
+            f"{self.optimizer_steps_per_epoch} steps per epoch, {self.total_optimizer_steps} in total",
+            f"  validation  {self.val_samples} samples in {self.val_batches} batches after every "
+            + ("epoch" if self.val_every_n_epochs == 1 else f"{self.val_every_n_epochs} epochs")
+            + ", no weight updates",
+        ]
+        return "\n".join(lines)
+
+
+def _limit(num_batches: int, limit: int | float | None) -> int:
+    """Lightning's ``limit_*_batches``: an int caps the count, a float takes a share."""
+    if limit is None:
+        return num_batches
+    if isinstance(limit, float) and limit <= 1.0:
+        return int(num_batches * limit)
+    return min(num_batches, int(limit))
+
+
+def plan_run(
+    train_samples: int,
+    batch_size: int,
+    max_epochs: int,
+    *,
+    val_samples: int = 0,
+    test_samples: int = 0,
+    eval_batch_size: int | None = None,
+    drop_last: bool = False,
+    accumulate_grad_batches: int = 1,
+    world_size: int = 1,
+    limit_train_batches: int | float | None = None,
+    limit_val_batches: int | float | None = None,
+    max_steps: int = -1,
+    fast_dev_run: bool | int = False,
+    check_val_every_n_epoch: int = 1,
+) -> RunPlan:
+    """Compute the plan the Lightning Trainer will follow for these settings."""
+    per_device = train_samples // world_size if world_size > 1 else train_samples
+    full_batches, remainder = divmod(per_device, batch_size)
+    iterations = full_batches if drop_last or remainder == 0 else full_batches + 1
+    last_batch = batch_size if drop_last or remainder == 0 else remainder
+    eval_bs = eval_batch_size or batch_size
+    val_per_device = math.ceil(val_samples / world_size)
+    val_batches = math.ceil(val_per_device / eval_bs) if val_samples else 0
+    epochs = max_epochs
+    if fast_dev_run:
+        n = 1 if fast_dev_run is True else int(fast_dev_run)
+        iterations, val_batches, epochs = min(iterations, n), min(val_batches, n), 1
+    else:
+        limited = _limit(iterations, limit_train_batches)
+        if limited != iterations:
+            iterations, last_batch = limited, batch_size
+        val_batches = _limit(val_batches, limit_val_batches)
+    steps_per_epoch = math.ceil(iterations / accumulate_grad_batches)
+    total_steps = steps_per_epoch * epochs
+    total_iterations = iterations * epochs
+    if max_steps is not None and max_steps >= 0 and max_steps < total_steps:
+        total_steps = max_steps
+        full_epochs, extra_steps = divmod(max_steps, steps_per_epoch) if steps_per_epoch else (0, 0)
+        epochs = full_epochs + (1 if extra_steps else 0)
+        total_iterations = full_epochs * iterations + min(iterations, extra_steps * accumulate_grad_batches)
+    return RunPlan(
+        train_samples=train_samples,
+        val_samples=val_samples,
+        test_samples=test_samples,
+        batch_size=batch_size,
+        world_size=world_size,
+        drop_last=drop_last,
+        iterations_per_epoch=iterations,
+        last_batch_size=last_batch,
+        accumulate_grad_batches=accumulate_grad_batches,
+        optimizer_steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        total_iterations=total_iterations,
+        total_optimizer_steps=total_steps,
+        val_batches=val_batches,
+        val_every_n_epochs=check_val_every_n_epoch,
+    )

@@ -1,0 +1,82 @@
+"""Tiny-config fixtures: compose the real configs, shrink them, run the real code paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from lightning_hydra_template.utils.entry import CONFIG_DIR
+from lightning_hydra_template.utils.resolvers import register_resolvers
+
+REPO_ROOT = CONFIG_DIR.parent
+
+# Small, fast and quiet: one epoch, no progress bar redraws, no model summary table.
+TINY = (
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+    "logger=csv",
+)
+
+
+def compose_config(
+    overrides: Sequence[str] = (),
+    config_name: str = "train",
+    output_dir: Path | None = None,
+    tiny: bool = True,
+) -> DictConfig:
+    """Compose ``configs/<config_name>.yaml`` as the CLI would, with its run directory at ``output_dir``."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    extra = list(TINY) if tiny and config_name == "train" else []
+    if config_name == "eval":
+        extra = ["trainer.accelerator=cpu", "logger=csv"]
+    # explicit overrides come last so they win over TINY
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=True)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+            cfg.hydra.job.num = 0
+            cfg.paths.output_dir = str(output_dir)
+            cfg.paths.log_dir = str(output_dir.parent)
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    counter = iter(range(1000))
+
+    def _make(overrides: Sequence[str] = (), config_name: str = "train", tiny: bool = True) -> DictConfig:
+        return compose_config(overrides, config_name, tmp_path / f"run{next(counter)}", tiny)
+
+    yield _make
+    GlobalHydra.instance().clear()
+
+
+def run_module(
+    module: str, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> args`` as a user would, with logs under ``cwd``."""
+    full_env = {**os.environ, "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("LHT_RUN_ID", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
