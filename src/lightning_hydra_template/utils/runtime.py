@@ -68,6 +68,24 @@ def default_progress(callbacks: list[Any], trainer_cfg: DictConfig) -> list[Any]
     return [EpochLineProgress()]
 
 
+def without_logger_only_callbacks(callbacks: list[Any], loggers: list[Any]) -> list[Any]:
+    """``logger=none`` composes with every callback set: LR monitoring needs a logger, so it is left out."""
+    if loggers:
+        return callbacks
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    return [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+
+
+def close_loggers(loggers: list[Any]) -> None:
+    """Finish wandb runs, so each run of a multirun gets its own wandb run and offline files are complete."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
 def plan_for(cfg: DictConfig, datamodule: Any, trainer: pl.Trainer) -> RunPlan:
     """The run plan for this config, data and Trainer; rejects batch sizes the data cannot fill."""
     world_size = trainer.world_size
