@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import clean_env, run_module
 
 TRAIN = "lightning_hydra_template.train"
 
@@ -27,6 +27,7 @@ def test_help_and_cfg_do_not_import_torch(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=clean_env(),
     )
     assert timed.returncode == 0
     assert "_target_: torch.optim.SGD" in timed.stdout
@@ -100,6 +101,7 @@ def test_console_scripts_are_installed(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=clean_env(),
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: ckpt_path: no checkpoint file at missing.ckpt"
