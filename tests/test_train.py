@@ -104,3 +104,23 @@ def test_regime_experiments_state_their_plan(make_cfg, capsys):
     out = capsys.readouterr().out
     assert "Run plan: batch gradient descent" in out
     assert "1 per epoch" in out and "2 in total" in out
+
+
+@pytest.mark.parametrize("option", group_options("debug"))
+def test_every_debug_mode_runs(make_cfg, option):
+    overrides = [f"debug={option}", "model/net=mlp", "data.batch_size=256"]
+    if option == "overfit":
+        overrides.append("trainer.max_epochs=3")
+    summary = train(make_cfg(overrides))
+    assert summary["global_step"] == summary["plan"]["total_optimizer_steps"]
+    if option == "profiler":
+        assert list(Path(summary["run_dir"]).glob("profiler/*report*"))
+
+
+def test_the_hydra_task_returns_the_monitored_value_for_sweepers(make_cfg):
+    from lightning_hydra_template.train import _task
+
+    cfg = make_cfg(["model/net=mlp", "data.batch_size=256"])
+    value = _task(cfg)
+    written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert value == written["best_value"] == max(row["value"] for row in written["history"])
