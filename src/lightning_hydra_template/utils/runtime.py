@@ -43,7 +43,9 @@ def configure_warnings(ignore: bool) -> None:
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     # debug=overfit turns shuffling off in the data config; Lightning cannot see that in our loader
-    warnings.filterwarnings("ignore", message=".*requested to overfit but enabled train dataloader shuffling.*")
+    warnings.filterwarnings(
+        "ignore", message=".*requested to overfit but enabled train dataloader shuffling.*"
+    )
 
 
 def check_accelerator(accelerator: str) -> None:
