@@ -80,10 +80,11 @@ class TaskPlots(Callback):
         ]
         return plotting.segmentation_grid(arrays["images"], arrays["true"], arrays["pred"], names, title)
 
-    def _emit(self, trainer: Trainer, figure: Any, tag: str, png: str | None) -> None:
+    def _emit(self, trainer: Trainer, figure: Any, tag: str | None, png: str | None) -> None:
         from lightning_hydra_template.utils.plotting import save_png
 
-        log_figure(trainer, tag, figure)
+        if tag:
+            log_figure(trainer, tag, figure)
         if png:
             self.written.append(save_png(figure, run_dir(trainer) / png))
 
@@ -102,7 +103,8 @@ class TaskPlots(Callback):
             return
         figure = self._figure(trainer, pl_module, "val", f"validation, last epoch ({trainer.current_epoch})")
         if figure is not None:
-            self._emit(trainer, figure, f"plots/val_{pl_module.plot_kind}", f"{pl_module.plot_kind}_val.png")
+            # already logged by the last validation epoch; only the PNG is new
+            self._emit(trainer, figure, None, f"{pl_module.plot_kind}_val.png")
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._active(trainer):
