@@ -222,3 +222,25 @@ def test_learning_curves_record_each_epoch_once_and_draw(tmp_path):
     restored = LearningCurves("val/acc")
     restored.load_state_dict(curves.state_dict())
     assert restored.history == curves.history
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (["data.image_size=34"], "data.image_size"),
+        (["data.max_radius=20", "data.image_size=32"], "data.max_radius"),
+        (["data.min_shapes=3", "data.max_shapes=2"], "data.max_shapes"),
+        (["model.loss.dice_weight=-1"], "model.loss.dice_weight"),
+        (["callbacks.plots.every_n_epochs=-1"], "callbacks.plots.every_n_epochs"),
+        (["extras.plots=maybe"], "extras.plots"),
+    ],
+)
+def test_bad_task_values_name_their_field(make_cfg, overrides, field):
+    from lightning_hydra_template.utils.errors import ConfigError
+    from lightning_hydra_template.utils.validation import validate_config
+
+    cfg = make_cfg(["experiment=segmentation", *overrides])
+    with pytest.raises(ConfigError) as excinfo:
+        validate_config(cfg)
+    assert excinfo.value.field == field
+    assert "allowed" in str(excinfo.value)
