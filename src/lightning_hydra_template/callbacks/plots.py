@@ -16,16 +16,21 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 SAMPLES_PER_KIND: dict[str, int | None] = {"regression": None, "segmentation": 8}
 
 
+def image_loggers(trainer: Trainer) -> list[Any]:
+    """The trainer's loggers that take images (TensorBoard, wandb)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    return [logger for logger in trainer.loggers if isinstance(logger, (TensorBoardLogger, WandbLogger))]
+
+
 def log_figure(trainer: Trainer, tag: str, figure: Any) -> None:
     """Send a matplotlib figure to each active logger that takes images."""
-    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+    from lightning.pytorch.loggers import TensorBoardLogger
 
     from lightning_hydra_template.utils.plotting import to_rgb_array
 
     image = None
-    for logger in trainer.loggers:
-        if not isinstance(logger, (TensorBoardLogger, WandbLogger)):
-            continue
+    for logger in image_loggers(trainer):
         image = to_rgb_array(figure) if image is None else image
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(tag, image, global_step=trainer.global_step, dataformats="HWC")
@@ -91,6 +96,8 @@ class TaskPlots(Callback):
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or not self._active(trainer) or self.every_n_epochs == 0:
             return
+        if not image_loggers(trainer):
+            return  # nothing would receive the figure (e.g. logger=csv): do not draw it
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs:
             return
