@@ -39,6 +39,9 @@ train: $(STAMP)  ## train: make train experiment=baseline [overrides...] [MULTIR
 sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
 	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)
 
+report: $(STAMP)  ## sweep report: make report sweep=logs/train/multiruns/<dir> (default: the newest sweep)
+	@$(RUN) -m lightning_hydra_template.report $(ARGS)
+
 eval: $(STAMP)  ## test a checkpoint: make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
 	@$(RUN) -m lightning_hydra_template.eval $(ARGS)
 
