@@ -56,7 +56,7 @@ def test_bad_search_space_names_the_parameter(spec: dict, problem: str) -> None:
 SEARCH_ARGS = (
     "hparams_search=digits_mlp",
     "trainer.max_epochs=2",
-    "trainer.limit_train_batches=4",
+    "+trainer.limit_train_batches=2",
     "~callbacks.model_summary",
     "callbacks.progress_bar.style=lines",
     "logger=csv",
@@ -80,8 +80,8 @@ def _worker(tmp_path: Path, index: int, n_trials: int) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path: Path) -> None:
-    """Budget: ~30-40 s (two Python processes at once, 6 trials of 2 tiny epochs, then a rerun)."""
-    workers = [_worker(tmp_path, i, n_trials=6) for i in (0, 1)]
+    """Budget: ~40-90 s on 2 busy cores (two Python processes at once, 4 trials of 2 tiny epochs, then a rerun)."""
+    workers = [_worker(tmp_path, i, n_trials=4) for i in (0, 1)]
     outputs = [w.communicate(timeout=400)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
 
@@ -91,7 +91,7 @@ def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path: Path) -
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))  # every trial number exactly once
     finished = [t for t in trials if t.state.is_finished()]
-    assert 6 <= len(finished) <= 7  # a worker may start one trial while the other finishes the 6th
+    assert 4 <= len(finished) <= 5  # a worker may start one trial while the other finishes the 4th
     assert {t.user_attrs["worker"] for t in trials} == {0, 1}  # both workers took part
     params = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(params)) == len(params)  # distinct sampler seeds: no trial drawn twice

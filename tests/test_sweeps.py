@@ -26,7 +26,12 @@ def _fake_job(sweep: Path, num: int, overrides: list[str], summary: dict | None,
 
 def _summary(best: float, losses: list[float]) -> dict:
     history = [
-        {"epoch": i + 1, "seconds": 0.5 * (i + 1), "val/loss": loss, "val/acc": best - 0.01 * (len(losses) - 1 - i)}
+        {
+            "epoch": i + 1,
+            "seconds": 0.5 * (i + 1),
+            "val/loss": loss,
+            "val/acc": best - 0.01 * (len(losses) - 1 - i),
+        }
         for i, loss in enumerate(losses)
     ]
     return {
@@ -101,7 +106,12 @@ def test_report_cli_picks_the_newest_sweep(fake_sweep: Path, monkeypatch, capsys
     assert ended.value.code == 2
 
 
-TINY_JOB = ("model/net=mlp", "trainer.max_epochs=1", "~callbacks.model_summary", "callbacks.progress_bar.style=lines")
+TINY_JOB = (
+    "model/net=mlp",
+    "trainer.max_epochs=1",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+)
 
 
 @pytest.mark.slow
@@ -122,7 +132,12 @@ def test_failed_job_does_not_stop_parallel_sweep(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_stop_on_first_failure_skips_later_jobs(tmp_path: Path) -> None:
-    args = ["-m", "hydra.callbacks.sweep_report.continue_on_failure=false", *TINY_JOB, "data.batch_size=0,full"]
+    args = [
+        "-m",
+        "hydra.callbacks.sweep_report.continue_on_failure=false",
+        *TINY_JOB,
+        "data.batch_size=0,full",
+    ]
     result = run_module("lightning_hydra_template.train", args, tmp_path, timeout=300)
     assert result.returncode == 1, result.stderr[-2000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()

@@ -87,6 +87,25 @@ def storage_url(cfg: DictConfig, directory: Path) -> str:
     return cfg.search.get("storage") or f"sqlite:///{(directory / 'optuna.db').resolve()}"
 
 
+def open_storage(url: str, attempts: int = 5) -> Any:
+    """An Optuna RDB storage; workers started together may race to create the schema, so retry."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    # SQLite: wait for a busy file (another worker writing) instead of failing at once
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class OptunaPruning:
     """Lightning callback: report the monitored metric after every validation epoch; stop the trial
     when the pruner says it cannot catch up. (Built lazily so this module imports without Lightning.)"""
@@ -197,7 +216,7 @@ def run_search(overrides: list[str]) -> int:
     if sampler_cfg.get("seed") is not None:
         sampler_cfg["seed"] = int(sampler_cfg["seed"]) + worker
     study = optuna.create_study(
-        storage=storage_url(base, directory),
+        storage=open_storage(storage_url(base, directory)),
         study_name=str(base.search.study_name),
         direction="maximize" if base.monitor.mode == "max" else "minimize",
         sampler=instantiate(sampler_cfg),
