@@ -139,13 +139,24 @@ MD_COLUMNS = (
 )
 
 
+def split_overrides(jobs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Overrides every job shares, and per job the ones that vary (what the sweep compares)."""
+    words = [j["overrides"].split() for j in jobs]
+    common = [w for w in words[0] if all(w in other for other in words[1:])] if len(words) > 1 else []
+    return common, [" ".join(w for w in ws if w not in common) for ws in words]
+
+
 def markdown(jobs: list[dict[str, Any]], sweep_dir: Path) -> str:
     monitor = next((j["monitor"] for j in jobs if j["monitor"]), "monitored metric")
     done = sum(j["status"] == "completed" for j in jobs)
+    common, varying = split_overrides(jobs)
+    jobs = [{**job, "overrides": v} for job, v in zip(jobs, varying, strict=True)]
     lines = [
         f"# Sweep report: {sweep_dir.name}",
         "",
         f"{len(jobs)} jobs, {done} completed. Sweep directory: `{sweep_dir}`",
+        "",
+        f"Shared by all jobs: `{' '.join(common)}`" if common else "",
         "",
         "| " + " | ".join(title.format(monitor=monitor) for _, title in MD_COLUMNS) + " |",
         "|" + "---|" * len(MD_COLUMNS),
@@ -165,7 +176,8 @@ def markdown(jobs: list[dict[str, Any]], sweep_dir: Path) -> str:
 
 def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
     """Validation loss per epoch, the monitored metric per epoch and validation loss per fit second."""
-    curves = [j for j in jobs if j["history"]]
+    _, varying = split_overrides(jobs) if jobs else ([], [])
+    curves = [{**j, "overrides": v} for j, v in zip(jobs, varying, strict=True) if j["history"]]
     if not curves:
         return False
     import matplotlib
