@@ -196,6 +196,9 @@ def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
                 label = f"{job['job']}: {job['overrides'] or 'defaults'}"
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=label[:60])
         ax.set_xlabel("epoch" if x_key == "epoch" else "fit time (s)")
+        if x_key == "seconds" and _spread(curves) > 30:  # e.g. batch size 1 vs. full batch
+            ax.set_xscale("log")
+            ax.set_xlabel("fit time (s, log scale)")
         ax.set_ylabel(y_key or "")
         ax.grid(alpha=0.3)
     axes[0].set_title("validation loss per epoch")
@@ -207,6 +210,11 @@ def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
+
+
+def _spread(jobs: list[dict[str, Any]]) -> float:
+    times = [r["seconds"] for j in jobs for r in j["history"] if r.get("seconds")]
+    return max(times) / min(times) if times and min(times) > 0 else 1.0
 
 
 def write_report(sweep_dir: str | Path, plot_curves: bool = True) -> list[dict[str, Any]]:
