@@ -112,3 +112,17 @@ def test_torchrun_two_nodes_on_loopback(tmp_path: Path, make_cfg) -> None:
     assert ddp["plan"]["world_size"] == 2
     single = train(make_cfg([*SAME_STEPS, "trainer=cpu", "data.batch_size=64", "seed=3"]))
     _close(ddp, single)
+
+
+@pytest.mark.parametrize("num_samples", [270, 271])
+def test_eval_shards_cover_every_sample_exactly_once(num_samples: int) -> None:
+    import torch
+
+    from lightning_hydra_template.data.in_memory import InMemoryLoader
+
+    ids = torch.arange(num_samples)
+    seen = []
+    for rank in (0, 1):
+        loader = InMemoryLoader((ids,), batch_size=64, rank=rank, world_size=2, even_shards=False)
+        seen += [int(i) for (batch,) in loader for i in batch]
+    assert sorted(seen) == list(range(num_samples))
