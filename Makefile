@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval sweep test test-fast lint format clean
+TARGETS := help setup train eval sweep search report test test-fast lint format bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 # UPPERCASE=value words (MULTIRUN, PYTEST_ARGS, ...) are make's own settings and are not forwarded.
 export LHT_MAKE_OVERRIDES := $(MAKEOVERRIDES)
@@ -38,6 +38,12 @@ train: $(STAMP)  ## train: make train experiment=baseline [overrides...] [MULTIR
 
 sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
 	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)
+
+search: $(STAMP)  ## Optuna search: make search hparams_search=digits_mlp [search.n_trials=40 ...]
+	@$(RUN) -m lightning_hydra_template.search $(ARGS)
+
+report: $(STAMP)  ## sweep report: make report sweep=logs/train/multiruns/<dir> (default: the newest sweep)
+	@$(RUN) -m lightning_hydra_template.report $(ARGS)
 
 eval: $(STAMP)  ## test a checkpoint: make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
 	@$(RUN) -m lightning_hydra_template.eval $(ARGS)

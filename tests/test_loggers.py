@@ -15,7 +15,7 @@ EPOCHS = ["trainer.max_epochs=3", "model/net=mlp", "data.batch_size=256", "~call
 
 
 def _val_acc_by_epoch(summary: dict) -> list[float]:
-    return [row["value"] for row in summary["history"]]
+    return [row["val/acc"] for row in summary["history"]]
 
 
 def test_csv_and_tensorboard_hold_every_epoch(make_cfg):

@@ -203,25 +203,27 @@ def _fake_trainer(tmp_path, epoch: int, metrics: dict[str, float]) -> SimpleName
 
 def test_learning_curves_record_each_epoch_once_and_draw(tmp_path):
     curves = LearningCurves("val/acc")
+    trainer = _fake_trainer(tmp_path, 0, {})
+    curves.on_train_start(trainer, None)
     for epoch in range(3):
-        # callbacks see the module's train/* values only one hook after on_train_epoch_end
         trainer = _fake_trainer(tmp_path, epoch, {"val/loss": 1.0 / (epoch + 1), "val/acc": 0.5 + epoch / 10})
-        if epoch:
+        if epoch:  # the module logs train/* after the callbacks' epoch end: they are read one hook later
             trainer.callback_metrics["train/loss"] = torch.tensor(float(epoch))
-            curves.on_train_epoch_start(trainer, None)
+        curves.on_train_epoch_start(trainer, None)
         curves.on_validation_end(trainer, None)
         curves.on_validation_end(trainer, None)  # a repeated hook must not add a point
         curves.on_train_epoch_end(trainer, None)
     trainer.callback_metrics.update({"train/loss": torch.tensor(3.0), "val/acc_best": torch.tensor(0.7)})
     curves.on_train_end(trainer, None)
-    assert curves.history["train/loss"] == [(1, 1.0), (2, 2.0), (3, 3.0)]
-    assert [e for e, _ in curves.history["val/acc"]] == [1, 2, 3]
-    assert "val/acc_best" not in curves.history
+    series = curves.series()
+    assert series["train/loss"] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert [e for e, _ in series["val/acc"]] == [1, 2, 3]
+    assert "val/acc_best" not in series
     assert curves.path == tmp_path / "curves.png"
     assert curves.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     restored = LearningCurves("val/acc")
     restored.load_state_dict(curves.state_dict())
-    assert restored.history == curves.history
+    assert restored.series() == series
 
 
 @pytest.mark.parametrize(

@@ -123,4 +123,4 @@ def test_the_hydra_task_returns_the_monitored_value_for_sweepers(make_cfg):
     cfg = make_cfg(["model/net=mlp", "data.batch_size=256"])
     value = _task(cfg)
     written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
-    assert value == written["best_value"] == max(row["value"] for row in written["history"])
+    assert value == written["best_value"] == max(row["val/acc"] for row in written["history"])

@@ -20,8 +20,11 @@ from lightning_hydra_template.utils.errors import ConfigError
 from lightning_hydra_template.utils.validation import validate_config
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job described by ``cfg``; returns the summary (also written as summary.json)."""
+def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Run one training job described by ``cfg``; returns the summary (also written as summary.json).
+
+    ``extra_callbacks`` are added to the configured ones (the Optuna search adds its pruning callback).
+    """
     started = time.perf_counter()
     validate_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -33,6 +36,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from lightning_hydra_template.callbacks.curves import LearningCurves
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
+    from lightning_hydra_template.callbacks.epoch_history import EpochHistory
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.utils.instantiate import instantiate_group
     from lightning_hydra_template.utils.runtime import (
@@ -59,11 +63,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
 
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
+    # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
+    history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback]
-    if cfg.extras.get("plots", True):
-        callbacks.append(LearningCurves(cfg.monitor.metric))  # curves.png at the end of fitting
+    callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback, history]
     callbacks += default_progress(callbacks, cfg.trainer)
+    callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = without_logger_only_callbacks(callbacks, loggers)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -75,6 +80,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    epoch_rows = list(history.rows)  # testing a checkpoint restores the callbacks' state as saved then
 
     test_metrics: dict[str, float] = {}
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -86,10 +92,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     close_loggers(loggers)
     fit_seconds = summary_callback.fit_seconds
     summary = {
+        "status": "completed",
         "monitor": cfg.monitor.metric,
         "best_value": summary_callback.best_value,
         "best_epoch": summary_callback.best_epoch,
-        "history": [{"epoch": epoch, "value": value} for epoch, value in summary_callback.history],
         "epochs_run": trainer.current_epoch,
         "global_step": trainer.global_step,
         "test": test_metrics,
@@ -97,8 +103,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "wall_seconds": time.perf_counter() - started,
         "fit_seconds": fit_seconds,
-        "samples_per_second": summary_callback.samples_seen / fit_seconds if fit_seconds else 0.0,
+        # every rank sees as many samples as rank 0 (equal training shards)
+        "samples_per_second": summary_callback.samples_seen * trainer.world_size / fit_seconds
+        if fit_seconds
+        else 0.0,
         "plan": plan.as_dict(),
+        "history": epoch_rows,  # one row per epoch: train/* and val/* values, global_step, seconds
     }
     if trainer.is_global_zero:
         write_summary(summary, run_dir)

@@ -117,6 +117,10 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     import hydra
 
     def task_with_clean_errors(cfg: DictConfig) -> Any:
+        from lightning_hydra_template.utils.sweep import in_multirun, run_sweep_job
+
+        if in_multirun():  # a failed job is recorded and the sweep goes on (utils/sweep.py)
+            return run_sweep_job(task, cfg)
         with user_errors():
             return task(cfg)
 
