@@ -13,6 +13,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.aggregation import MaxMetric, MinMetric
 
+from lightning_hydra_template.models.step_buffer import StepBuffer
 from lightning_hydra_template.utils.plain import to_plain
 
 # Scheduler config keys that tell Lightning *when* to step; the rest goes to the scheduler's constructor.
@@ -54,9 +55,11 @@ class TaskModule(pl.LightningModule):
         self.test_loss = MeanMetric()
         name, mode = self.best_metric
         self.val_best = MaxMetric() if mode == "max" else MinMetric()
-        # Running training-loss sums: two in-place adds per step instead of a metric update.
+        # Running training-loss sums, filled from the step buffer (no metric update per step).
         self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
         self.register_buffer("_train_count", torch.zeros((), dtype=torch.float64), persistent=False)
+        # Training steps keep their outputs here; the metrics see them in a few large updates.
+        self._train_steps = StepBuffer()
 
     # --- for subclasses ---------------------------------------------------------------------
     def extra_hparams(self) -> dict[str, Any]:
@@ -88,10 +91,15 @@ class TaskModule(pl.LightningModule):
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
-        self._train_loss_sum += loss.detach() * targets.shape[0]
-        self._train_count += targets.shape[0]
-        self.train_metrics.update(*self.metric_inputs(outputs.detach(), targets))
+        if self._train_steps.add(outputs.detach(), targets, loss.detach(), targets.shape[0]):
+            self._flush_train_steps()
         return loss
+
+    def _flush_train_steps(self) -> None:
+        self._train_steps.flush(
+            lambda outputs, targets: self.train_metrics.update(*self.metric_inputs(outputs, targets))
+        )
+        self._train_steps.flush_loss(self._train_loss_sum, self._train_count)
 
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
         inputs, targets = batch
@@ -110,7 +118,11 @@ class TaskModule(pl.LightningModule):
         return self(batch[0])
 
     # --- epoch ends: compute, log, reset ----------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._train_steps.clear()  # an epoch interrupted before its end leaves nothing behind
+
     def on_train_epoch_end(self) -> None:
+        self._flush_train_steps()
         totals = torch.stack([self._train_loss_sum, self._train_count])
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         values = {"train/loss": (totals[0] / totals[1].clamp(min=1)).float()}
