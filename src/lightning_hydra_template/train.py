@@ -34,6 +34,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.utils.instantiate import instantiate_group
+    from lightning_hydra_template.utils.profiler import default_profiler
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
         configure_warnings,
@@ -60,7 +61,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback]
     callbacks += default_progress(callbacks, cfg.trainer)
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **default_profiler(cfg.trainer)
+    )
 
     plan = plan_for(cfg, datamodule, trainer)
     summary_callback.plan = plan

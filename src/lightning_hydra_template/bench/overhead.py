@@ -31,6 +31,11 @@ class SideResult:
     train_seconds: float
     fit_seconds: float
     steps: int
+    train_cpu_seconds: float = 0.0
+
+    @property
+    def cpu_step_ms(self) -> float:
+        return 1000.0 * self.train_cpu_seconds / max(self.steps, 1)
 
     @property
     def step_ms(self) -> float:
@@ -65,7 +70,7 @@ def run_template(overrides: Sequence[str], workdir: Path) -> SideResult:
         train(cfg)
     _silence_lightning()
     timer = TrainPhaseTimer.instances[-1]
-    return SideResult(timer.train_seconds, timer.fit_seconds, timer.steps)
+    return SideResult(timer.train_seconds, timer.fit_seconds, timer.steps, timer.train_cpu_seconds)
 
 
 def _build(cfg: DictConfig, device: Any) -> tuple[Any, Any, Any, Any, Any]:
@@ -105,11 +110,11 @@ def run_handwritten(overrides: Sequence[str], workdir: Path, device: str = "cpu"
     datamodule, net, loss_fn, optimizer, scheduler = _build(cfg, device)
     train_loader = datamodule.train_dataloader()
     val_loader = datamodule.val_dataloader()
-    train_seconds = steps = 0
+    train_seconds = train_cpu_seconds = steps = 0
     synchronize(device)
     fit_start = time.perf_counter()
     for epoch in range(int(cfg.trainer.max_epochs)):
-        epoch_start = time.perf_counter()
+        epoch_start, epoch_cpu_start = time.perf_counter(), time.process_time()
         net.train()
         train_loader.sampler.set_epoch(epoch)
         loss_sum = torch.zeros((), device=device)
@@ -127,6 +132,7 @@ def run_handwritten(overrides: Sequence[str], workdir: Path, device: str = "cpu"
             steps += 1
         synchronize(device)
         train_seconds += time.perf_counter() - epoch_start
+        train_cpu_seconds += time.process_time() - epoch_cpu_start
         net.eval()
         val_correct = torch.zeros((), device=device, dtype=torch.long)
         with torch.no_grad():
@@ -138,7 +144,7 @@ def run_handwritten(overrides: Sequence[str], workdir: Path, device: str = "cpu"
             scheduler.step()
         torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict()}, out / "last.pt")
     synchronize(device)
-    return SideResult(train_seconds, time.perf_counter() - fit_start, steps)
+    return SideResult(train_seconds, time.perf_counter() - fit_start, steps, train_cpu_seconds)
 
 
 def run_barebones(overrides: Sequence[str], workdir: Path, device: str = "cpu") -> SideResult:
@@ -175,4 +181,4 @@ def run_barebones(overrides: Sequence[str], workdir: Path, device: str = "cpu") 
         default_root_dir=str(out),
     )
     trainer.fit(MathOnly(), train_dataloaders=datamodule.train_dataloader())
-    return SideResult(timer.train_seconds, timer.fit_seconds, timer.steps)
+    return SideResult(timer.train_seconds, timer.fit_seconds, timer.steps, timer.train_cpu_seconds)
