@@ -34,7 +34,8 @@ class TaskModule(pl.LightningModule):
         net: Mapping[str, Any],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -42,7 +43,8 @@ class TaskModule(pl.LightningModule):
                 "net": to_plain(net),
                 "optimizer": to_plain(optimizer),
                 "scheduler": to_plain(scheduler) or None,
-                "compile": compile,
+                "compile": to_plain(compile) if isinstance(compile, Mapping) else compile,
+                "channels_last": channels_last,
                 **self.extra_hparams(),
             },
             logger=False,
@@ -77,10 +79,20 @@ class TaskModule(pl.LightningModule):
 
     # --- forward ----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self.hparams.get("channels_last"):
+            self.net.to(memory_format=torch.channels_last)  # 4-d weights only; the others are unaffected
         if self.hparams.compile and "_compiled_net" not in self.__dict__:
             # Kept out of the module tree so state_dict keys stay those of the plain network:
             # checkpoints of compiled and uncompiled runs are interchangeable.
-            self.__dict__["_compiled_net"] = torch.compile(self.net)
+            options = self.hparams.compile
+            self.__dict__["_compiled_net"] = torch.compile(
+                self.net, **(dict(options) if isinstance(options, Mapping) else {})
+            )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.hparams.get("channels_last") and isinstance(batch, (tuple, list)) and batch[0].dim() == 4:
+            batch = (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
+        return batch
 
     def forward(self, inputs: Tensor) -> Tensor:
         net = self.__dict__.get("_compiled_net", self.net)

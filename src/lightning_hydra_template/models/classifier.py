@@ -25,11 +25,14 @@ class ClassifierModule(TaskModule):
         scheduler: Mapping[str, Any] | None = None,
         num_classes: int = 10,
         label_smoothing: float = 0.0,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
     ) -> None:
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        super().__init__(net=net, optimizer=optimizer, scheduler=scheduler, compile=compile)
+        super().__init__(
+            net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
+        )
 
     def extra_hparams(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
