@@ -81,6 +81,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.shuffle_seed = shuffle_seed or 0
         self.on_device = on_device
         self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
+        self.indices: dict[str, np.ndarray] = {}
         self._placed: dict[str, tuple[torch.Tensor, ...]] = {}  # splits copied to the accelerator
 
     # --- to implement -------------------------------------------------------------------------
@@ -106,6 +107,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             self.split_seed,
             stratify=targets if self.stratified else None,
         )
+        self.indices = index  # positions in the full dataset, kept for inspection and tests
         arrays = {name: (inputs[idx], targets[idx]) for name, idx in index.items()}
         self.fit_transforms(arrays)
         self.splits = {name: self.to_tensors(*pair) for name, pair in arrays.items()}
