@@ -20,6 +20,8 @@ RUN_ELSEWHERE = {
     "make test-fast": "a subset of make test",
     "make lint": "make test runs it first",
     "make format": "rewrites files; make lint checks the same rules",
+    "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
+    "make bench BENCH_ARGS=--quick": "tests/test_perf.py runs the same quick mode",
 }
 
 
