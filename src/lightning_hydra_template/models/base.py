@@ -103,7 +103,10 @@ class TaskModule(pl.LightningModule):
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
-        if self._train_steps.add(outputs.detach(), targets, loss.detach(), targets.shape[0]):
+        kept = outputs.detach()
+        if "_compiled_net" in self.__dict__:
+            kept = kept.clone()  # CUDA-graph modes of torch.compile reuse output memory on the next step
+        if self._train_steps.add(kept, targets, loss.detach(), targets.shape[0]):
             self._flush_train_steps()
         return loss
 
