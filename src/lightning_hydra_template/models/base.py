@@ -60,6 +60,7 @@ class TaskModule(pl.LightningModule):
         # Running training-loss sums, filled from the step buffer (no metric update per step).
         self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
         self.register_buffer("_train_count", torch.zeros((), dtype=torch.float64), persistent=False)
+        self._channels_last = bool(channels_last)
         # Training steps keep their outputs here; the metrics see them in a few large updates.
         self._train_steps = StepBuffer()
 
@@ -89,12 +90,9 @@ class TaskModule(pl.LightningModule):
                 self.net, **(dict(options) if isinstance(options, Mapping) else {})
             )
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.hparams.get("channels_last") and isinstance(batch, (tuple, list)) and batch[0].dim() == 4:
-            batch = (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
-        return batch
-
     def forward(self, inputs: Tensor) -> Tensor:
+        if self._channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)  # no copy when it already is
         net = self.__dict__.get("_compiled_net", self.net)
         return net(inputs)
 
