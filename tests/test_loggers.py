@@ -46,6 +46,9 @@ def test_wandb_writes_an_offline_run_without_credentials(make_cfg, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("NETRC", "/nonexistent")
     summary = train(make_cfg(["logger=wandb", *EPOCHS]))
+    import wandb
+
+    wandb.teardown()  # the wandb service flushes a run's file completely when it shuts down
     run_files = list((Path(summary["run_dir"]) / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(run_files) == 1
     rows = history_rows(run_files[0])

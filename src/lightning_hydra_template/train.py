@@ -31,6 +31,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
+    from lightning_hydra_template.callbacks.curves import LearningCurves
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.utils.instantiate import instantiate_group
@@ -61,6 +62,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback]
+    if cfg.extras.get("plots", True):
+        callbacks.append(LearningCurves(cfg.monitor.metric))  # curves.png at the end of fitting
     callbacks += default_progress(callbacks, cfg.trainer)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = without_logger_only_callbacks(callbacks, loggers)

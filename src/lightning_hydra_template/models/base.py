@@ -114,12 +114,13 @@ class TaskModule(pl.LightningModule):
         )
         self._train_steps.flush_loss(self._train_loss_sum, self._train_count)
 
-    def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
+    def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
         getattr(self, f"{stage}_loss").update(loss, weight=targets.shape[0])
         getattr(self, f"{stage}_metrics").update(*self.metric_inputs(outputs, targets))
+        return outputs  # for subclasses that update more test-only state (e.g. a confusion matrix)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)

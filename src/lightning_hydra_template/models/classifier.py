@@ -1,4 +1,4 @@
-"""Classification: cross-entropy loss; accuracy and macro F1 per stage."""
+"""Classification: cross-entropy loss; accuracy and macro F1 per stage; a confusion matrix at test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from lightning_hydra_template.models.base import TaskModule
 
@@ -33,6 +33,9 @@ class ClassifierModule(TaskModule):
         super().__init__(
             net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
         )
+        # updated in test_step only; plotted by the TaskPlots callback (confusion_matrix.png)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.confusion_matrix: Tensor | None = None
 
     def extra_hparams(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
@@ -51,6 +54,15 @@ class ClassifierModule(TaskModule):
 
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return outputs.argmax(dim=1), targets
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        outputs = self._eval_step("test", batch)
+        self.test_confusion.update(outputs.argmax(dim=1), batch[1])
+
+    def on_test_epoch_end(self) -> None:
+        self.confusion_matrix = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+        super().on_test_epoch_end()
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """Class probabilities."""

@@ -80,6 +80,22 @@ CHECKS: list[Check] = [
         "a number > 0 (or null for no clipping)",
         True,
     ),
+    ("extras.plots", lambda v: isinstance(v, bool), "true or false", False),
+    (
+        "callbacks.plots.every_n_epochs",
+        lambda v: _is_int(v) and v >= 0,
+        "an integer >= 0 (0 = only at the end)",
+        False,
+    ),
+    ("callbacks.plots.num_images", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
+    ("data.num_samples", lambda v: _is_int(v) and v >= 10, "an integer >= 10", False),
+    ("data.image_size", lambda v: _is_int(v) and v >= 8, "an integer >= 8", False),
+    ("data.min_shapes", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
+    ("data.min_radius", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
+    ("data.noise", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
+    ("model.loss.ce_weight", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
+    ("model.loss.dice_weight", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
+    ("model.loss.smooth", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
     ("trainer.precision", lambda v: str(v) in PRECISIONS, ", ".join(PRECISIONS), False),
     ("trainer.accelerator", lambda v: v in ACCELERATORS, ", ".join(ACCELERATORS), False),
     (
@@ -112,6 +128,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_split_fractions(cfg)
     _check_scheduler(cfg)
     _check_checkpoint_path(cfg)
+    _check_shapes(cfg)
 
 
 def _check_checkpoint_path(cfg: DictConfig) -> None:
@@ -139,3 +156,28 @@ def _check_scheduler(cfg: DictConfig) -> None:
     interval = OmegaConf.select(cfg, "scheduler.interval", default=None)
     if interval is not None and interval not in ("epoch", "step"):
         raise ConfigError("scheduler.interval", f"got {interval!r}; allowed: epoch, step")
+
+
+def _check_shapes(cfg: DictConfig) -> None:
+    """Generated-shapes data: sizes that fit the image and the U-Net's downsampling."""
+    size = OmegaConf.select(cfg, "data.image_size", default=None)
+    if not _is_int(size):
+        return
+    sel = lambda field: OmegaConf.select(cfg, field, default=None)  # noqa: E731
+    low, high = sel("data.min_shapes"), sel("data.max_shapes")
+    if _is_int(low) and _is_int(high) and high < low:
+        raise ConfigError("data.max_shapes", f"got {high}; allowed: an integer >= data.min_shapes ({low})")
+    low, high = sel("data.min_radius"), sel("data.max_radius")
+    if _is_int(low) and _is_int(high) and not (low <= high and 2 * high + 2 < size):
+        raise ConfigError(
+            "data.max_radius",
+            f"got {high}; allowed: an integer >= data.min_radius ({low}) with 2 * max_radius + 2 < image_size ({size})",
+        )
+    channels = sel("model.net.channels")
+    if channels is not None and len(channels) >= 1:
+        factor = 2 ** (len(channels) - 1)
+        if size % factor:
+            raise ConfigError(
+                "data.image_size",
+                f"got {size}; allowed: a multiple of {factor} (the U-Net has {len(channels)} levels)",
+            )

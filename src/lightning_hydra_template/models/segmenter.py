@@ -1,0 +1,94 @@
+"""Semantic segmentation: per-pixel class logits; loss chosen by config (cross-entropy, Dice, IoU or
+cross-entropy + Dice); pixel accuracy, mean IoU and Dice per stage; a pixel confusion matrix at test."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra.utils import instantiate
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassJaccardIndex,
+)
+
+from lightning_hydra_template.models.base import TaskModule
+from lightning_hydra_template.utils.plain import to_plain
+
+DEFAULT_LOSS = {"_target_": "lightning_hydra_template.models.losses.CrossEntropyLoss"}
+
+
+class SegmenterModule(TaskModule):
+    """Tracks the best validation mean IoU as ``val/miou_best``.
+
+    Metrics are computed over all pixels of the epoch: ``pixel_acc`` (share of correct pixels), ``miou``
+    (IoU per class, averaged) and ``dice`` (Dice = F1 per class, averaged); classes absent from both the
+    masks and the predictions are left out of the averages.
+    """
+
+    best_metric = ("miou", "max")
+    plot_kind = "segmentation"
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        num_classes: int = 4,
+        class_names: Sequence[str] | None = None,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
+    ) -> None:
+        self.num_classes = num_classes
+        self.loss_config = to_plain(loss) or dict(DEFAULT_LOSS)
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
+        super().__init__(
+            net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
+        )
+        self.criterion = instantiate(self.hparams.loss)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.confusion_matrix: Tensor | None = None
+
+    def extra_hparams(self) -> dict[str, Any]:
+        return {"loss": self.loss_config, "num_classes": self.num_classes, "class_names": self.class_names}
+
+    def build_metrics(self, prefix: str) -> MetricCollection:
+        n = self.num_classes
+        return MetricCollection(
+            {
+                "pixel_acc": MulticlassAccuracy(n, average="micro"),
+                "miou": MulticlassJaccardIndex(n, average="macro"),
+                "dice": MulticlassF1Score(n, average="macro"),
+            },
+            prefix=prefix,
+        )
+
+    def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return self.criterion(outputs, targets)
+
+    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        return outputs.argmax(dim=1), targets
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        outputs = self._eval_step("test", batch)
+        self.test_confusion.update(outputs.argmax(dim=1), batch[1])
+
+    def on_test_epoch_end(self) -> None:
+        self.confusion_matrix = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+        super().on_test_epoch_end()
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """Predicted class per pixel, ``(N, H, W)``."""
+        return self(batch[0]).argmax(dim=1)
+
+    def plot_arrays(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """Images, true and predicted masks, for the segmentation grid."""
+        return {"images": inputs, "true": targets, "pred": self(inputs).argmax(dim=1)}

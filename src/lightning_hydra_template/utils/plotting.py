@@ -1,0 +1,130 @@
+"""Pure matplotlib figure builders (no pyplot, no global backend: the Agg canvas is attached per figure).
+
+Imported lazily by the plot callbacks only, so ``--help`` and the training step never pay for matplotlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+# background black, then one distinct colour per class (cycled beyond 8 classes)
+MASK_COLOURS = ["#000000", "#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4", "#46f0f0"]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+def to_rgb_array(figure: Figure) -> np.ndarray:
+    """The rendered figure as an ``(H, W, 3)`` uint8 array, the form every image logger accepts."""
+    canvas = figure.canvas
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def r2_score(true: np.ndarray, pred: np.ndarray) -> float:
+    total = float(((true - true.mean()) ** 2).sum())
+    return 1.0 - float(((true - pred) ** 2).sum()) / total if total > 0 else float("nan")
+
+
+def regression_figure(true: np.ndarray, pred: np.ndarray, title: str) -> Figure:
+    """Predicted against true values with the identity line; the title carries R2."""
+    true, pred = np.asarray(true, dtype=float).ravel(), np.asarray(pred, dtype=float).ravel()
+    figure = new_figure(5, 5)
+    ax = figure.add_subplot()
+    ax.scatter(true, pred, s=14, alpha=0.7, edgecolors="none")
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="prediction = truth")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper left")
+    ax.set_title(f"{title}  R2 = {r2_score(true, pred):.3f}  (n = {true.size})")
+    return figure
+
+
+def segmentation_grid(
+    images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_names: Sequence[str], title: str
+) -> Figure:
+    """One row per image: the input, the true mask and the predicted mask."""
+    rows = len(images)
+    colours = ListedColormap([MASK_COLOURS[i % len(MASK_COLOURS)] for i in range(len(class_names))])
+    figure = new_figure(6, 2 * rows + 0.6)
+    axes = figure.subplots(rows, 3, squeeze=False)
+    for row in range(rows):
+        panels = [
+            (images[row, 0], "gray", None, "input"),
+            (true[row], colours, len(class_names) - 1, "true mask"),
+            (pred[row], colours, len(class_names) - 1, "predicted mask"),
+        ]
+        for ax, (data, cmap, vmax, name) in zip(axes[row], panels, strict=True):
+            ax.imshow(data, cmap=cmap, vmin=0 if vmax else None, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name)
+    legend = ", ".join(f"{name}={MASK_COLOURS[i % len(MASK_COLOURS)]}" for i, name in enumerate(class_names))
+    figure.suptitle(f"{title}\n{legend}", fontsize=8)
+    return figure
+
+
+def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Counts per (true, predicted) class, coloured by the share of each true class."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    figure = new_figure(size, size)
+    ax = figure.add_subplot()
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(int(count)), ha="center", va="center", fontsize=7,
+                color="white" if shares[i, j] > 0.5 else "black")  # fmt: skip
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"{title}  (accuracy {accuracy:.3f})")
+    return figure
+
+
+def curves_figure(history: Mapping[str, Sequence[tuple[int, float]]], monitor: str) -> Figure:
+    """Left: training and validation loss per epoch. Right: the monitored metric (and its training twin)."""
+    figure = new_figure(10, 4)
+    loss_ax, metric_ax = figure.subplots(1, 2)
+    name = monitor.split("/", 1)[-1]
+    panels = [(loss_ax, ["train/loss", "val/loss"], "loss")]
+    if name != "loss":
+        panels.append((metric_ax, [f"train/{name}", monitor], name))
+    else:
+        metric_ax.set_visible(False)
+    for ax, keys, label in panels:
+        for key in keys:
+            points = history.get(key) or []
+            if points:
+                epochs, values = zip(*points, strict=True)
+                ax.plot(epochs, values, marker="o", markersize=3, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    metric_ax.set_title(f"monitored: {monitor}")
+    loss_ax.set_title("loss")
+    return figure
