@@ -50,7 +50,15 @@ def test_optimizer_and_scheduler_build(make_cfg, option, scheduler):
             assert configured["lr_scheduler"]["monitor"] == cfg.monitor.metric
 
 
-@pytest.mark.parametrize("net", group_options("model/net"))
+CLASSIFIER_NETS = ("cnn", "mlp")  # the other networks belong to other tasks and are built in their tests
+
+
+def test_every_network_is_exercised_somewhere():
+    tested_elsewhere = {"unet"}  # tests/test_task_units.py, tests/test_task_runs.py
+    assert set(group_options("model/net")) == set(CLASSIFIER_NETS) | tested_elsewhere
+
+
+@pytest.mark.parametrize("net", CLASSIFIER_NETS)
 def test_networks_forward_digits(make_cfg, net):
     import torch
 
