@@ -122,10 +122,15 @@ def bench_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     report["tiny_mlp"] = rows
 
-    # 3. Per-step time of the task experiments that exist.
+    # 3. Per-step time of the task experiments that exist (a few epochs suffice for a per-step figure).
     for experiment in [] if args.quick else _experiments_for_tasks():
-        overrides = (f"experiment={experiment}", *common, "test=false")
-        runs = alternate({"template": lambda ov=overrides: o.run_template(ov, workdir)}, args.repeats)
+        overrides = (
+            f"experiment={experiment}",
+            f"trainer.max_epochs={min(args.epochs, 3)}",
+            accel,
+            "test=false",
+        )
+        runs = alternate({"template": lambda ov=overrides: o.run_template(ov, workdir)}, min(args.repeats, 3))
         report[experiment] = {
             "template_step_ms": median([r.step_ms for r in runs["template"]]),
             "template_fit_step_ms": median([r.fit_step_ms for r in runs["template"]]),
