@@ -54,6 +54,10 @@ test: $(STAMP) lint  ## lint, then the whole test suite
 test-fast: $(STAMP)  ## the test suite without the slow tests
 	$(RUN) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+.PHONY: bench  # bench/ is also a folder (bench/results/)
+bench: $(STAMP)  ## template vs plain PyTorch, results in bench/results/: make bench [BENCH_ARGS=--quick]
+	$(RUN) -m lightning_hydra_template.bench $(BENCH_ARGS)
+
 lint: $(STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests

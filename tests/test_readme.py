@@ -28,6 +28,8 @@ RUN_ELSEWHERE = {
     "make sweep hydra/launcher=slurm ": "needs a SLURM cluster; tests/test_slurm.py composes it and runs slurm_local",
     "make sweep hydra/launcher=slurm_multinode": "needs a SLURM cluster; tests/test_slurm.py composes it",
     "make sweep hydra/launcher=slurm_local": "tests/test_slurm.py::test_sweep_through_submitit_local_executor",
+    "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
+    "make bench BENCH_ARGS=--quick": "tests/test_perf.py runs the same quick mode",
 }
 
 

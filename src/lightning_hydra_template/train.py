@@ -39,6 +39,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.epoch_history import EpochHistory
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.utils.instantiate import instantiate_group
+    from lightning_hydra_template.utils.profiler import default_profiler
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
         close_loggers,
@@ -71,7 +72,9 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = without_logger_only_callbacks(callbacks, loggers)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **default_profiler(cfg.trainer)
+    )
 
     plan = plan_for(cfg, datamodule, trainer)
     summary_callback.plan = plan

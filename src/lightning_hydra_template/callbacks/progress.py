@@ -65,10 +65,73 @@ class EpochLineProgress(ProgressBar):
         self._pending = None
 
 
-def auto_progress_bar(style: str = "auto", refresh_rate: int = 1) -> ProgressBar:
+class ThrottledRichProgress(RichProgressBar):
+    """Rich bars whose per-batch cost is one clock read: the bars and their metrics are brought up to
+    date at most every ``min_interval`` seconds and at the last batch of each loop.
+
+    Lightning's ``RichProgressBar`` updates its bar and re-reads the progress-bar metrics after every
+    batch, which costs more than a small network's whole step.
+    """
+
+    def __init__(self, refresh_rate: int = 1, leave: bool = True, min_interval: float = 0.25) -> None:
+        super().__init__(refresh_rate=refresh_rate, leave=leave)
+        self.min_interval = min_interval
+        self._last_draw = float("-inf")
+
+    def _due(self, batch_idx: int, total: float) -> bool:
+        now = time.monotonic()
+        if now - self._last_draw >= self.min_interval or batch_idx + 1 >= total:
+            self._last_draw = now
+            return True
+        return False
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._due(batch_idx, self.total_train_batches):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._due(batch_idx, self.total_val_batches_current_dataloader):
+            super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._due(batch_idx, self.total_test_batches_current_dataloader):
+            super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_predict_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._due(batch_idx, self.total_predict_batches_current_dataloader):
+            super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+
+def auto_progress_bar(style: str = "auto", refresh_rate: int = 1, min_interval: float = 0.25) -> ProgressBar:
     """``rich`` or ``lines``; ``auto`` picks Rich when standard output is a terminal."""
     if style not in ("auto", "rich", "lines"):
         raise ValueError(f"callbacks.progress_bar.style must be auto, rich or lines, got {style!r}")
     if style == "rich" or (style == "auto" and sys.stdout.isatty()):
-        return RichProgressBar(refresh_rate=refresh_rate, leave=True)
+        return ThrottledRichProgress(refresh_rate=refresh_rate, leave=True, min_interval=min_interval)
     return EpochLineProgress()

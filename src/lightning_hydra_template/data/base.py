@@ -10,6 +10,19 @@ from sklearn.model_selection import train_test_split
 from lightning_hydra_template.data.in_memory import InMemoryLoader
 
 FULL_BATCH = "full"
+# on_device=auto copies a split to the GPU when it takes at most this share of the GPU's free memory
+# (the rest is for the model, its activations and the optimizer).
+DEVICE_MEMORY_SHARE = 0.25
+
+
+def place_on_device(on_device: bool | str, tensors: tuple[torch.Tensor, ...], device: torch.device) -> bool:
+    """Whether to keep ``tensors`` on ``device`` for the whole run (``on_device``: true, false or auto)."""
+    if on_device != "auto":
+        return bool(on_device)
+    if device.type != "cuda":
+        return device.type != "cpu"  # mps and others: no cheap free-memory query, the data is small
+    free, _ = torch.cuda.mem_get_info(device)
+    return sum(t.numel() * t.element_size() for t in tensors) <= DEVICE_MEMORY_SHARE * free
 
 
 def split_indices(
@@ -55,6 +68,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         shuffle: bool = True,
         eval_batch_size: int | None = None,
         shuffle_seed: int | None = 0,
+        on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
@@ -65,8 +79,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.shuffle = shuffle
         self.eval_batch_size = eval_batch_size
         self.shuffle_seed = shuffle_seed or 0
+        self.on_device = on_device
         self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
         self.indices: dict[str, np.ndarray] = {}
+        self._placed: dict[str, tuple[torch.Tensor, ...]] = {}  # splits copied to the accelerator
 
     # --- to implement -------------------------------------------------------------------------
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +130,28 @@ class InMemoryDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.world_size if trainer is not None else 1
 
+    def _served(self, split: str) -> tuple[tuple[torch.Tensor, ...], bool]:
+        """The split's tensors as the loader should serve them, and whether to pin them.
+
+        On an accelerator, a split that fits (see ``on_device``) is copied there once and every batch
+        is a slice of device memory: no host-to-device copy per step. Otherwise batches come from
+        pinned host memory and the Trainer copies them without blocking.
+        """
+        self.setup()
+        trainer = getattr(self, "trainer", None)
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        tensors = self.splits[split]
+        if device.type == "cpu":
+            return tensors, False
+        if split not in self._placed and place_on_device(self.on_device, tensors, device):
+            self._placed[split] = tuple(t.to(device) for t in tensors)
+        if split in self._placed:
+            return self._placed[split], False
+        return tensors, device.type == "cuda"
+
     def _loader(self, split: str, train: bool) -> InMemoryLoader:
         self.setup()
+        tensors, pin_memory = self._served(split)
         trainer = getattr(self, "trainer", None)
         rank = trainer.global_rank if trainer is not None else 0
         world_size = self._world_size()
@@ -123,7 +159,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             self.resolve_batch_size(world_size) if train else self.resolve_eval_batch_size(world_size)
         )
         return InMemoryLoader(
-            self.splits[split],
+            tensors,
             batch_size=batch_size,
             shuffle=train and self.shuffle,
             drop_last=train and self.drop_last,
@@ -131,6 +167,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             rank=rank,
             world_size=world_size,
             even_shards=train,
+            pin_memory=pin_memory,
         )
 
     def train_dataloader(self) -> InMemoryLoader:

@@ -55,6 +55,7 @@ class InMemoryLoader:
         rank: int = 0,
         world_size: int = 1,
         even_shards: bool = False,
+        pin_memory: bool = False,
     ) -> None:
         if not tensors:
             raise ValueError("InMemoryLoader needs at least one tensor")
@@ -69,6 +70,9 @@ class InMemoryLoader:
         self.rank = rank
         self.world_size = world_size
         self.even_shards = even_shards
+        # Host tensors meant for a GPU: each epoch's permuted copy goes to page-locked memory, so the
+        # Trainer's per-batch copies (non_blocking for CUDA) overlap with compute.
+        self.pin_memory = pin_memory and tensors[0].device.type == "cpu"
         self.sampler = EpochShuffle(tensors[0].shape[0], shuffle, seed)
         self.batch_sampler = None  # Lightning inspects these two attributes like a DataLoader's
 
@@ -94,9 +98,17 @@ class InMemoryLoader:
                 order = torch.arange(self.sampler.num_samples)
             order = order[self.rank :: self.world_size][: self.num_samples]
         if order is None:
-            return self.tensors
+            return tuple(t.pin_memory() for t in self.tensors) if self.pin_memory else self.tensors
         order = order.to(self.tensors[0].device)
-        return tuple(t.index_select(0, order) for t in self.tensors)
+        if not self.pin_memory:
+            return tuple(t.index_select(0, order) for t in self.tensors)
+        # A fresh pinned tensor per epoch: PyTorch's pinned-memory cache reuses the block only once the
+        # copies still reading it have finished, so an epoch never overwrites batches in flight.
+        pinned = []
+        for t in self.tensors:
+            out = torch.empty((len(order), *t.shape[1:]), dtype=t.dtype, pin_memory=True)
+            pinned.append(torch.index_select(t, 0, order, out=out))
+        return tuple(pinned)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         tensors = self._epoch_tensors()

@@ -13,6 +13,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.aggregation import MaxMetric, MinMetric
 
+from lightning_hydra_template.models.step_buffer import StepBuffer
 from lightning_hydra_template.utils.plain import to_plain
 
 # Scheduler config keys that tell Lightning *when* to step; the rest goes to the scheduler's constructor.
@@ -33,7 +34,8 @@ class TaskModule(pl.LightningModule):
         net: Mapping[str, Any],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -41,7 +43,8 @@ class TaskModule(pl.LightningModule):
                 "net": to_plain(net),
                 "optimizer": to_plain(optimizer),
                 "scheduler": to_plain(scheduler) or None,
-                "compile": compile,
+                "compile": to_plain(compile) if isinstance(compile, Mapping) else compile,
+                "channels_last": channels_last,
                 **self.extra_hparams(),
             },
             logger=False,
@@ -54,9 +57,12 @@ class TaskModule(pl.LightningModule):
         self.test_loss = MeanMetric()
         name, mode = self.best_metric
         self.val_best = MaxMetric() if mode == "max" else MinMetric()
-        # Running training-loss sums: two in-place adds per step instead of a metric update.
+        # Running training-loss sums, filled from the step buffer (no metric update per step).
         self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
         self.register_buffer("_train_count", torch.zeros((), dtype=torch.float64), persistent=False)
+        self._channels_last = bool(channels_last)
+        # Training steps keep their outputs here; the metrics see them in a few large updates.
+        self._train_steps = StepBuffer()
 
     # --- for subclasses ---------------------------------------------------------------------
     def extra_hparams(self) -> dict[str, Any]:
@@ -74,12 +80,19 @@ class TaskModule(pl.LightningModule):
 
     # --- forward ----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self.hparams.get("channels_last"):
+            self.net.to(memory_format=torch.channels_last)  # 4-d weights only; the others are unaffected
         if self.hparams.compile and "_compiled_net" not in self.__dict__:
             # Kept out of the module tree so state_dict keys stay those of the plain network:
             # checkpoints of compiled and uncompiled runs are interchangeable.
-            self.__dict__["_compiled_net"] = torch.compile(self.net)
+            options = self.hparams.compile
+            self.__dict__["_compiled_net"] = torch.compile(
+                self.net, **(dict(options) if isinstance(options, Mapping) else {})
+            )
 
     def forward(self, inputs: Tensor) -> Tensor:
+        if self._channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)  # no copy when it already is
         net = self.__dict__.get("_compiled_net", self.net)
         return net(inputs)
 
@@ -88,10 +101,18 @@ class TaskModule(pl.LightningModule):
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
-        self._train_loss_sum += loss.detach() * targets.shape[0]
-        self._train_count += targets.shape[0]
-        self.train_metrics.update(*self.metric_inputs(outputs.detach(), targets))
+        kept = outputs.detach()
+        if "_compiled_net" in self.__dict__:
+            kept = kept.clone()  # CUDA-graph modes of torch.compile reuse output memory on the next step
+        if self._train_steps.add(kept, targets, loss.detach(), targets.shape[0]):
+            self._flush_train_steps()
         return loss
+
+    def _flush_train_steps(self) -> None:
+        self._train_steps.flush(
+            lambda outputs, targets: self.train_metrics.update(*self.metric_inputs(outputs, targets))
+        )
+        self._train_steps.flush_loss(self._train_loss_sum, self._train_count)
 
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
         inputs, targets = batch
@@ -111,7 +132,11 @@ class TaskModule(pl.LightningModule):
         return self(batch[0])
 
     # --- epoch ends: compute, log, reset ----------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._train_steps.clear()  # an epoch interrupted before its end leaves nothing behind
+
     def on_train_epoch_end(self) -> None:
+        self._flush_train_steps()
         totals = torch.stack([self._train_loss_sum, self._train_count])
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         values = {"train/loss": (totals[0] / totals[1].clamp(min=1)).float()}

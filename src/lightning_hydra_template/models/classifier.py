@@ -25,11 +25,14 @@ class ClassifierModule(TaskModule):
         scheduler: Mapping[str, Any] | None = None,
         num_classes: int = 10,
         label_smoothing: float = 0.0,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
     ) -> None:
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        super().__init__(net=net, optimizer=optimizer, scheduler=scheduler, compile=compile)
+        super().__init__(
+            net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
+        )
         # updated in test_step only; plotted by the TaskPlots callback (confusion_matrix.png)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion_matrix: Tensor | None = None

@@ -29,9 +29,12 @@ class RegressorModule(TaskModule):
         net: Mapping[str, Any],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,  # stored by every TaskModule; only 4-d inputs are affected
     ) -> None:
-        super().__init__(net=net, optimizer=optimizer, scheduler=scheduler, compile=compile)
+        super().__init__(
+            net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
+        )
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
 

@@ -41,14 +41,17 @@ class SegmenterModule(TaskModule):
         loss: Mapping[str, Any] | None = None,
         num_classes: int = 4,
         class_names: Sequence[str] | None = None,
-        compile: bool = False,
+        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool = False,
     ) -> None:
         self.num_classes = num_classes
         self.loss_config = to_plain(loss) or dict(DEFAULT_LOSS)
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         if len(self.class_names) != num_classes:
             raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
-        super().__init__(net=net, optimizer=optimizer, scheduler=scheduler, compile=compile)
+        super().__init__(
+            net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
+        )
         self.criterion = instantiate(self.hparams.loss)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion_matrix: Tensor | None = None

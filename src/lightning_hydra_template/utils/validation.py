@@ -58,6 +58,8 @@ CHECKS: list[Check] = [
     ("data.test_fraction", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)", False),
     ("data.drop_last", lambda v: isinstance(v, bool), "true or false", False),
     ("data.shuffle", lambda v: isinstance(v, bool), "true or false", False),
+    ("data.on_device", lambda v: v in (True, False, "auto"), "auto, true or false", True),
+    ("model.channels_last", lambda v: isinstance(v, bool), "true or false", True),
     ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0", False),
     ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
     ("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)", False),

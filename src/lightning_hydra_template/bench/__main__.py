@@ -1,0 +1,358 @@
+"""``make bench``: run every measurement, alternating the compared sides, and write Markdown + JSON.
+
+python -m lightning_hydra_template.bench [--quick] [--repeats N] [--device auto|cpu|cuda]
+                                         [--threads N] [--out bench/results] [--skip startup,data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+SECTIONS = ("overhead", "data", "startup")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m lightning_hydra_template.bench",
+        description="The template against a hand-written PyTorch loop: per-step overhead, data loading, "
+        "start-up. Sides alternate; medians and ratios go to Markdown and JSON.",
+    )
+    parser.add_argument("--quick", action="store_true", help="seconds, not minutes: checks it runs (CI)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per side (default 5, quick 1)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs per training run (default 10, quick 2)"
+    )
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda if present"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the results")
+    parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
+    args = parser.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 5)
+    args.epochs = args.epochs or (2 if args.quick else 10)
+    args.skip = {s for s in args.skip.split(",") if s}
+    if unknown := args.skip - set(SECTIONS):
+        parser.error(
+            f"--skip: unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(SECTIONS)}"
+        )
+    return args
+
+
+def alternate(
+    sides: dict[str, Callable[[], Any]], repeats: int, warmup: bool = False
+) -> dict[str, list[Any]]:
+    """Run every side ``repeats`` times, reversing the order on every other round, so that slow drifts
+    of a shared machine hit all sides alike. ``warmup`` runs each side once first, untimed (lazy
+    imports and first-call caches are start-up, measured elsewhere)."""
+    results: dict[str, list[Any]] = {name: [] for name in sides}
+    names = list(sides)
+    if warmup:
+        for name in names:
+            sides[name]()
+    for round_ in range(repeats):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            results[name].append(sides[name]())
+    return results
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _experiments_for_tasks() -> list[str]:
+    """Regression and segmentation experiments, when the project has them."""
+    from lightning_hydra_template.utils.entry import group_options
+
+    return [name for name in group_options("experiment") if "regress" in name or "segment" in name]
+
+
+def bench_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from lightning_hydra_template.bench import overhead as o
+
+    device = args.device
+    accel = "trainer.accelerator=gpu" if device == "cuda" else "trainer.accelerator=cpu"
+    common = (f"trainer.max_epochs={args.epochs}", accel)
+    report: dict[str, Any] = {}
+
+    # 1. The baseline as a user runs it (callbacks, CSV logger, checkpoints, progress lines).
+    baseline = ("experiment=baseline", *common, "test=false")
+    runs = alternate(
+        {
+            "hand": lambda: o.run_handwritten(baseline, workdir, device),
+            "template": lambda: o.run_template(baseline, workdir),
+        },
+        args.repeats,
+        warmup=not args.quick,
+    )
+    report["baseline"] = _ratio_rows(runs, "hand", "template")
+
+    # 2. A tiny MLP (64-128-10), where framework overhead shows most: template vs barebones vs hand.
+    tiny = (*baseline, *o.TINY_MLP)
+    runs = alternate(
+        {
+            "hand": lambda: o.run_handwritten(tiny, workdir, device),
+            "barebones": lambda: o.run_barebones(tiny, workdir, device),
+            "template": lambda: o.run_template(tiny, workdir),
+        },
+        args.repeats,
+        warmup=True,
+    )
+    rows = _ratio_rows(runs, "hand", "template")
+    hand = rows["hand_step_ms"]
+    bare = median([r.step_ms for r in runs["barebones"]])
+    rows["barebones_step_ms"] = bare
+    rows["overhead_vs_barebones"] = (
+        (rows["template_step_ms"] - hand) / (bare - hand) if bare > hand else math.nan
+    )
+    hand_cpu, bare_cpu = rows["hand_cpu_step_ms"], median([r.cpu_step_ms for r in runs["barebones"]])
+    rows["barebones_cpu_step_ms"] = bare_cpu
+    rows["cpu_overhead_vs_barebones"] = (
+        (rows["template_cpu_step_ms"] - hand_cpu) / (bare_cpu - hand_cpu) if bare_cpu > hand_cpu else math.nan
+    )
+    report["tiny_mlp"] = rows
+
+    # 3. Per-step time of the task experiments that exist (a few epochs suffice for a per-step figure).
+    for experiment in [] if args.quick else _experiments_for_tasks():
+        overrides = (
+            f"experiment={experiment}",
+            f"trainer.max_epochs={min(args.epochs, 3)}",
+            accel,
+            "test=false",
+        )
+        runs = alternate({"template": lambda ov=overrides: o.run_template(ov, workdir)}, min(args.repeats, 3))
+        report[experiment] = {
+            "template_step_ms": median([r.step_ms for r in runs["template"]]),
+            "template_fit_step_ms": median([r.fit_step_ms for r in runs["template"]]),
+            "steps": runs["template"][0].steps,
+        }
+    return report
+
+
+def _ratio_rows(runs: dict[str, list[Any]], base: str, other: str) -> dict[str, Any]:
+    b_step, o_step = median([r.step_ms for r in runs[base]]), median([r.step_ms for r in runs[other]])
+    b_fit, o_fit = median([r.fit_step_ms for r in runs[base]]), median([r.fit_step_ms for r in runs[other]])
+    b_cpu, o_cpu = median([r.cpu_step_ms for r in runs[base]]), median([r.cpu_step_ms for r in runs[other]])
+    return {
+        f"{base}_cpu_step_ms": b_cpu,
+        f"{other}_cpu_step_ms": o_cpu,
+        "cpu_step_ratio": o_cpu / b_cpu if b_cpu else math.nan,
+        f"{base}_step_ms": b_step,
+        f"{other}_step_ms": o_step,
+        f"{base}_fit_step_ms": b_fit,
+        f"{other}_fit_step_ms": o_fit,
+        "step_ratio": o_step / b_step,
+        "fit_ratio": o_fit / b_fit,
+        "steps": runs[other][0].steps,
+        "runs": {name: [round(r.fit_step_ms, 4) for r in values] for name, values in runs.items()},
+    }
+
+
+def bench_data(args: argparse.Namespace) -> dict[str, Any]:
+    from lightning_hydra_template.bench import data as d
+
+    device = args.device
+    inputs, targets = d.digits_train_split()
+    on_device = (inputs.to(device), targets.to(device))
+    epochs = 3 if args.quick else 20
+    report: dict[str, Any] = {}
+    for batch_size in (64,) if args.quick else (16, 64, 256):
+        runs = alternate(
+            {
+                "in_memory": lambda bs=batch_size: d.batches_per_second(
+                    d.in_memory_loader(on_device, bs), epochs, device
+                ),
+                "dataloader": lambda bs=batch_size: d.batches_per_second(
+                    d.torch_dataloader((inputs, targets), bs), epochs, device
+                ),
+            },
+            args.repeats,
+        )
+        fast, slow = median(runs["in_memory"]), median(runs["dataloader"])
+        report[f"batch_{batch_size}"] = {
+            "in_memory_batches_per_s": fast,
+            "dataloader_batches_per_s": slow,
+            "speedup": fast / slow,
+        }
+    return report
+
+
+def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from lightning_hydra_template.bench import startup as s
+
+    report: dict[str, Any] = {}
+    for flag in ("--help", "--cfg job"):
+        key = flag.strip("-").replace(" ", "_")
+        report[f"{key}_seconds"] = median(
+            alternate({flag: lambda f=flag: s.cli_seconds(f, workdir)}, args.repeats)[flag]
+        )
+        report[f"{key}_imports_torch"] = s.imports_torch(flag, workdir)
+    if args.quick:
+        return report
+    accel = ("trainer.accelerator=gpu",) if args.device == "cuda" else ("trainer.accelerator=cpu",)
+    runs = alternate(
+        {
+            "import_lightning": lambda: s.import_lightning_seconds(workdir),
+            "first_step": lambda: s.first_step_seconds(workdir, accel),
+        },
+        args.repeats,
+    )
+    report["import_lightning_seconds"] = median(runs["import_lightning"])
+    report["first_step_seconds"] = median(runs["first_step"])
+    report["first_step_ratio"] = report["first_step_seconds"] / report["import_lightning_seconds"]
+    report["runs"] = {k: [round(v, 3) for v in vals] for k, vals in runs.items()}
+    return report
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "epochs": args.epochs,
+    }
+    if args.device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    lines = [
+        "# Benchmark",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(results['started']))} · device {env['device']}"
+        f" · torch {env['torch']} · {env['torch_threads']} torch threads · {env['cpus']} CPUs"
+        f" · load {env['load_average']} · {'quick' if env['quick'] else 'full'} mode"
+        f" · medians of {env['repeats']} alternating runs · {env['epochs']} epochs per training run",
+        "",
+    ]
+    if overhead := results.get("overhead"):
+        lines += [
+            "## Overhead: template vs hand-written PyTorch loop (same math)",
+            "",
+            "| case | hand ms/step | barebones ms/step | template ms/step | ratio (train) "
+            "| hand ms/step, fit | template ms/step, fit | ratio (fit) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for case, row in overhead.items():
+            if "hand_step_ms" not in row:
+                lines.append(
+                    f"| {case} | | | {row['template_step_ms']:.3f} | | | {row['template_fit_step_ms']:.3f} | |"
+                )
+                continue
+            bare = f"{row['barebones_step_ms']:.3f}" if "barebones_step_ms" in row else ""
+            lines.append(
+                f"| {case} | {row['hand_step_ms']:.3f} | {bare} | {row['template_step_ms']:.3f} "
+                f"| {row['step_ratio']:.3f} | {row['hand_fit_step_ms']:.3f} | {row['template_fit_step_ms']:.3f} "
+                f"| {row['fit_ratio']:.3f} |"
+            )
+        if "tiny_mlp" in overhead:
+            tiny = overhead["tiny_mlp"]
+            lines += [
+                "",
+                f"Tiny MLP: the template adds {tiny['overhead_vs_barebones']:.2f}x the per-step overhead that "
+                "`Trainer(barebones=True)` adds over the hand-written loop (wall time; "
+                f"{tiny['cpu_overhead_vs_barebones']:.2f}x in process CPU time: hand "
+                f"{tiny['hand_cpu_step_ms']:.3f}, barebones {tiny['barebones_cpu_step_ms']:.3f}, template "
+                f"{tiny['template_cpu_step_ms']:.3f} ms/step).",
+            ]
+        lines += ["", "Training phase in process CPU time (steadier on a busy machine):", ""]
+        for case, row in overhead.items():
+            if "hand_cpu_step_ms" in row:
+                lines.append(
+                    f"- {case}: hand {row['hand_cpu_step_ms']:.3f}, template {row['template_cpu_step_ms']:.3f} "
+                    f"ms/step, ratio {row['cpu_step_ratio']:.3f}"
+                )
+        lines += [
+            "",
+            "*train*: the training part of each epoch (steps only); *fit*: the whole fit, with validation "
+            "after every epoch and checkpoint writing (the hand loop saves network + optimizer state per epoch).",
+            "",
+        ]
+    if data := results.get("data"):
+        lines += [
+            "## Data: batches per second, digits training split, shuffled",
+            "",
+            "| batch size | InMemoryLoader | DataLoader(TensorDataset) | speed-up |",
+            "|---|---|---|---|",
+        ]
+        for key, row in data.items():
+            lines.append(
+                f"| {key.split('_')[1]} | {row['in_memory_batches_per_s']:.0f} "
+                f"| {row['dataloader_batches_per_s']:.0f} | {row['speedup']:.1f}x |"
+            )
+        lines.append("")
+    if startup := results.get("startup"):
+        lines += ["## Start-up", "", "| what | seconds | note |", "|---|---|---|"]
+        if "first_step_seconds" in startup:
+            lines += [
+                f'| `python -c "import lightning"` | {startup["import_lightning_seconds"]:.2f} | |',
+                f"| `train experiment=baseline` to the first optimizer step | {startup['first_step_seconds']:.2f} "
+                f"| {startup['first_step_ratio']:.2f}x import lightning |",
+            ]
+        for key, label in (("help", "`train --help`"), ("cfg_job", "`train --cfg job`")):
+            torch_note = "imports torch" if startup[f"{key}_imports_torch"] else "no torch import"
+            lines.append(f"| {label} | {startup[f'{key}_seconds']:.2f} | {torch_note} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    import torch
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(
+            "error: --device: cuda requested but no CUDA GPU is visible; allowed: auto, cpu", file=sys.stderr
+        )
+        raise SystemExit(2)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results: dict[str, Any] = {"started": time.time(), "environment": environment(args)}
+    with tempfile.TemporaryDirectory(prefix="lht-bench-") as tmp:
+        workdir = Path(tmp)
+        if "startup" not in args.skip:  # first: the other sections warm caches it should not see
+            print("start-up ...", flush=True)
+            results["startup"] = bench_startup(args, workdir)
+        if "data" not in args.skip:
+            print("data ...", flush=True)
+            results["data"] = bench_data(args)
+        if "overhead" not in args.skip:
+            print("overhead ...", flush=True)
+            results["overhead"] = bench_overhead(args, workdir)
+    results["seconds"] = time.time() - results["started"]
+    markdown = to_markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(results["started"]))
+    for name in (f"bench-{stamp}", "latest"):
+        (args.out / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        (args.out / f"{name}.md").write_text(markdown + "\n")
+    print(markdown)
+    print(f"written to {args.out / f'bench-{stamp}.md'} and .json ({results['seconds']:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
