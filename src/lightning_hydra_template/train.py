@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_hydra_template.utils.entry import hydra_entry
 from lightning_hydra_template.utils.errors import ConfigError
+from lightning_hydra_template.utils.secrets import redact, redact_files
 from lightning_hydra_template.utils.validation import validate_config
 
 
@@ -25,15 +26,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     validate_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    redact_files(run_dir.glob(".hydra/*.yaml"))  # Hydra saved them before this point
     if cfg.extras.get("print_config"):
-        print(OmegaConf.to_yaml(cfg, resolve=True))
+        print(OmegaConf.to_yaml(redact(OmegaConf.to_container(cfg, resolve=True))))
 
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
+    from lightning_hydra_template.callbacks.exact_resume import ExactResume
+    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
     from lightning_hydra_template.callbacks.run_summary import RunSummary
+    from lightning_hydra_template.utils.atomic_io import remove_stale_temporaries
     from lightning_hydra_template.utils.instantiate import instantiate_group
+    from lightning_hydra_template.utils.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
         configure_warnings,
@@ -57,7 +63,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback]
+    interrupt = GracefulInterrupt()
+    callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback]
+    callbacks += [ExactResume(), interrupt]
     callbacks += default_progress(callbacks, cfg.trainer)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -68,7 +76,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         print(plan.describe(), flush=True)
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
+        ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
+        if ckpt_path:
+            check_resume_checkpoint(ckpt_path, model)
+            if trainer.is_global_zero:
+                print(f"Resuming from {ckpt_path}", flush=True)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            if interrupt.signum is not None:  # the signal came after the last training step
+                raise Interrupted(interrupt.signum, None)
+        except Interrupted as stop:
+            if trainer.is_global_zero:
+                print(f"{stop}; {resume_hint(run_dir)}", flush=True)
+            raise SystemExit(stop.exit_code) from None
 
     test_metrics: dict[str, float] = {}
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
