@@ -35,8 +35,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.exact_resume import ExactResume
-    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
     from lightning_hydra_template.callbacks.run_summary import RunSummary
+    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
     from lightning_hydra_template.utils.atomic_io import remove_stale_temporaries
     from lightning_hydra_template.utils.instantiate import instantiate_group
     from lightning_hydra_template.utils.resume import auto_resume_path, check_resume_checkpoint

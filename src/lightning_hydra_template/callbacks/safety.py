@@ -3,6 +3,7 @@ and a checkpoint on Ctrl-C / SIGTERM / the SLURM pre-timeout signal."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -133,10 +134,8 @@ class GracefulInterrupt(Callback):
         # Trainer puts the originals back at teardown.
         self.signum = None
         for signum in self._signals():
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
                 self._previous[signum] = signal.signal(signum, self._handle)
-            except ValueError:  # not the main thread
-                pass
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -169,10 +168,8 @@ class GracefulInterrupt(Callback):
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
-            try:
+            with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, handler)
-            except (ValueError, TypeError):
-                pass
         self._previous = {}
 
 

@@ -33,11 +33,15 @@ def resume_arguments(args: list[str]) -> list[str]:
         return args
     value = wanted[-1].split("=", 1)[1]
     if any(a in ("--multirun", "-m") for a in args):
-        fail(f"{RESUME_ARG}: resumes one run directory, not a multirun; resume each job's directory separately")
+        fail(
+            f"{RESUME_ARG}: resumes one run directory, not a multirun; resume each job's directory separately"
+        )
     run_dir = Path(value).expanduser().resolve()
     ckpt = run_dir / CKPT_SUBPATH
     if not run_dir.is_dir():
-        fail(f"{RESUME_ARG}: {value} is not a directory; allowed: a run directory such as logs/train/runs/<run>")
+        fail(
+            f"{RESUME_ARG}: {value} is not a directory; allowed: a run directory such as logs/train/runs/<run>"
+        )
     if not ckpt.is_file():
         fail(
             f"{RESUME_ARG}: no checkpoint at {ckpt}; nothing to resume (start a new run without {RESUME_ARG}=)"
@@ -90,7 +94,9 @@ def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
     from lightning_hydra_template.utils.checkpoint import load_checkpoint
 
     if not Path(path).is_file():
-        raise ConfigError("ckpt_path", f"no checkpoint file at {path}; allowed: a .ckpt file written by a run")
+        raise ConfigError(
+            "ckpt_path", f"no checkpoint file at {path}; allowed: a .ckpt file written by a run"
+        )
     checkpoint = load_checkpoint(path)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(getattr(v, "shape", ())) for k, v in checkpoint["state_dict"].items()}
