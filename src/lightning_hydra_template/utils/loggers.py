@@ -62,11 +62,10 @@ def wandb_run_id(save_dir: str | Path) -> str:
 def resumable_csv_logger(save_dir: str, name: str = "csv", version: str | int | None = "", **kwargs: Any):
     """A Lightning ``CSVLogger`` that appends to an existing metrics.csv (a resumed run).
 
-    Lightning's writer starts with no known columns, so its first save in a resumed run rewrites the
-    file with only the new columns and fails on the old rows; this one starts from the file's header.
+    Lightning's writer deletes an existing metrics.csv and starts with no known columns; this one keeps
+    the file and starts from its header, so the rows of both runs share one table.
     """
     import csv
-    import warnings
 
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -74,13 +73,14 @@ def resumable_csv_logger(save_dir: str, name: str = "csv", version: str | int | 
 
     class _AppendingWriter(ExperimentWriter):
         def __init__(self, log_dir: str) -> None:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-                super().__init__(log_dir)
+            super().__init__(log_dir)
             if self._fs.isfile(self.metrics_file_path):
                 with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
                     header = next(csv.reader(handle), [])
                 self.metrics_keys = sorted(set(header))
+
+        def _check_log_dir_exists(self) -> None:
+            pass  # Lightning's version deletes an existing metrics.csv
 
     class _ResumableCSVLogger(CSVLogger):
         @property
