@@ -24,8 +24,13 @@ QUICK = [
 ]
 
 
+_invocations = iter(range(10_000))
+
+
 def run_cli(argv: list[str], monkeypatch, capfd, log_dir: Path) -> tuple[int, str, str]:
     monkeypatch.setenv("LHT_LOG_DIR", str(log_dir))
+    # each CLI process has its own run id; in one test process, give each invocation its own
+    monkeypatch.setenv("LHT_RUN_ID", f"inv{next(_invocations)}")
     monkeypatch.setattr(sys, "argv", ["train", *argv])
     GlobalHydra.instance().clear()
     code = 0
