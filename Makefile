@@ -14,10 +14,10 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval sweep report test test-fast lint format bench clean rename
+TARGETS := help setup train eval sweep test test-fast lint format clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
-MAKE_VARS := MULTIRUN=% PYTEST_ARGS=% PYTHON=% UV=% VENV=% BENCH_ARGS=%
-export LHT_MAKE_OVERRIDES := $(filter-out $(MAKE_VARS),$(MAKEOVERRIDES))
+# UPPERCASE=value words (MULTIRUN, PYTEST_ARGS, ...) are make's own settings and are not forwarded.
+export LHT_MAKE_OVERRIDES := $(MAKEOVERRIDES)
 HYDRA_FLAGS := $(if $(MULTIRUN),--multirun,)
 
 .PHONY: $(TARGETS)

@@ -66,12 +66,17 @@ def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     GlobalHydra.instance().clear()
 
 
+def clean_env() -> dict[str, str]:
+    """The environment minus what a parent ``make`` or run would leak into a child run."""
+    leaked = ("LHT_RUN_ID", "LHT_MAKE_OVERRIDES", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+    return {k: v for k, v in os.environ.items() if k not in leaked}
+
+
 def run_module(
     module: str, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m <module> args`` as a user would, with logs under ``cwd``."""
-    full_env = {**os.environ, "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("LHT_RUN_ID", None)
+    full_env = {**clean_env(), "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

@@ -30,6 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from lightning_hydra_template.utils.instantiate import instantiate_group
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
+        close_loggers,
         configure_warnings,
         default_progress,
         route_lightning_logs,
@@ -51,6 +52,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     results = trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    close_loggers(loggers)
 
     if trainer.is_global_zero:
         run_dir = Path(cfg.paths.output_dir)

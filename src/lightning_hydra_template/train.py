@@ -42,10 +42,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning_hydra_template.utils.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
+        close_loggers,
         configure_warnings,
         default_progress,
         plan_for,
         route_lightning_logs,
+        without_logger_only_callbacks,
     )
     from lightning_hydra_template.utils.summary import describe_summary, write_summary
 
@@ -68,6 +70,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks += [ExactResume(), interrupt]
     callbacks += default_progress(callbacks, cfg.trainer)
     loggers = instantiate_group(cfg.get("logger"))
+    callbacks = without_logger_only_callbacks(callbacks, loggers)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     plan = plan_for(cfg, datamodule, trainer)
@@ -98,11 +101,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
+    close_loggers(loggers)
     fit_seconds = summary_callback.fit_seconds
     summary = {
         "monitor": cfg.monitor.metric,
         "best_value": summary_callback.best_value,
         "best_epoch": summary_callback.best_epoch,
+        "history": [{"epoch": epoch, "value": value} for epoch, value in summary_callback.history],
         "epochs_run": trainer.current_epoch,
         "global_step": trainer.global_step,
         "test": test_metrics,

@@ -66,6 +66,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.shuffle_seed = shuffle_seed or 0
         self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
+        self.indices: dict[str, np.ndarray] = {}
 
     # --- to implement -------------------------------------------------------------------------
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +91,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             self.split_seed,
             stratify=targets if self.stratified else None,
         )
+        self.indices = index  # positions in the full dataset, kept for inspection and tests
         arrays = {name: (inputs[idx], targets[idx]) for name, idx in index.items()}
         self.fit_transforms(arrays)
         self.splits = {name: self.to_tensors(*pair) for name, pair in arrays.items()}

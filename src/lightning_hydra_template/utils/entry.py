@@ -24,6 +24,9 @@ _INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "-
 _MULTIRUN_FLAGS = ("--multirun", "-m")
 
 
+_MAKE_SETTING = re.compile(r"^[A-Z][A-Z0-9_]*=")  # MULTIRUN=1, PYTEST_ARGS=...: make's own variables
+
+
 def make_overrides() -> list[str]:
     """Overrides given to make as ``key=value`` words (see the Makefile), in the order typed.
 
@@ -33,7 +36,7 @@ def make_overrides() -> list[str]:
     if not raw:
         return []
     words = [w.replace("\\ ", " ") for w in re.split(r"(?<!\\) +", raw) if w]
-    return list(reversed(words))
+    return [w for w in reversed(words) if not _MAKE_SETTING.match(w)]
 
 
 def group_options(group: str) -> list[str]:

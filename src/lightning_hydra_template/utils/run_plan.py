@@ -78,12 +78,16 @@ class RunPlan:
             f"  iterations  {self.iterations_per_epoch} per epoch{last}: forward pass, loss, backward pass",
             f"  epochs      {self.epochs} -> {self.total_iterations} iterations in total",
             f"  optimizer   {steps}, gradients zeroed after each step -> "
-            f"{self.optimizer_steps_per_epoch} steps per epoch, {self.total_optimizer_steps} in total",
-            f"  validation  {self.val_samples} samples in {self.val_batches} batches after every "
+            f"{_count(self.optimizer_steps_per_epoch, 'step')} per epoch, {self.total_optimizer_steps} in total",
+            f"  validation  {self.val_samples} samples in {_count(self.val_batches, 'batch')} after every "
             + ("epoch" if self.val_every_n_epochs == 1 else f"{self.val_every_n_epochs} epochs")
             + ", no weight updates",
         ]
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
 
 
 def _limit(num_batches: int, limit: int | float | None) -> int:

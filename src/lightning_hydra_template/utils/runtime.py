@@ -42,6 +42,10 @@ def configure_warnings(ignore: bool) -> None:
 
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # debug=overfit turns shuffling off in the data config; Lightning cannot see that in our loader
+    warnings.filterwarnings(
+        "ignore", message=".*requested to overfit but enabled train dataloader shuffling.*"
+    )
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -66,6 +70,24 @@ def default_progress(callbacks: list[Any], trainer_cfg: DictConfig) -> list[Any]
     ):
         return []
     return [EpochLineProgress()]
+
+
+def without_logger_only_callbacks(callbacks: list[Any], loggers: list[Any]) -> list[Any]:
+    """``logger=none`` composes with every callback set: LR monitoring needs a logger, so it is left out."""
+    if loggers:
+        return callbacks
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    return [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+
+
+def close_loggers(loggers: list[Any]) -> None:
+    """Finish wandb runs, so each run of a multirun gets its own wandb run and offline files are complete."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 def plan_for(cfg: DictConfig, datamodule: Any, trainer: pl.Trainer) -> RunPlan:

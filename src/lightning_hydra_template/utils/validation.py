@@ -6,6 +6,7 @@ Checks skip fields a config does not have, so they serve every task's config.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -108,6 +109,18 @@ def validate_config(cfg: DictConfig) -> None:
             raise ConfigError(field, f"got {value!r}; allowed: {allowed}")
     _check_split_fractions(cfg)
     _check_scheduler(cfg)
+    _check_checkpoint_path(cfg)
+
+
+def _check_checkpoint_path(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
+        raise ConfigError(
+            "ckpt_path",
+            "required: the checkpoint to use, e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt",
+        )
+    path = OmegaConf.select(cfg, "ckpt_path", default=None, throw_on_missing=False)
+    if isinstance(path, str) and path and not Path(path).is_file():
+        raise ConfigError("ckpt_path", f"no checkpoint file at {path}")
 
 
 def _check_split_fractions(cfg: DictConfig) -> None:

@@ -1,0 +1,111 @@
+"""The README stays true: every command it shows is run here verbatim (or by CI), and its outputs checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, clean_env
+
+README = REPO_ROOT / "README.md"
+
+# Commands shown in the README that this test does not run, and who does.
+RUN_ELSEWHERE = {
+    "make test": "CI runs it (.ci/run)",
+    "make test-fast": "a subset of make test",
+    "make lint": "make test runs it first",
+    "make format": "rewrites files; make lint checks the same rules",
+}
+
+
+def shown_commands() -> list[str]:
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        for line in block.splitlines():
+            command = line.split("  #")[0].strip()
+            if command:
+                commands.append(command)
+    return commands
+
+
+def shown_errors() -> list[tuple[str, str]]:
+    return re.findall(r"^\$ (make .+)\n(error: .+)$", README.read_text(), flags=re.M)
+
+
+def make(command: str, log_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**clean_env(), "LHT_LOG_DIR": str(log_dir)}
+    return subprocess.run(
+        command, shell=True, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def runs(log_dir: Path, task: str = "train") -> list[Path]:
+    return sorted((log_dir / task / "runs").glob("*"), key=lambda p: p.stat().st_mtime)
+
+
+def test_readme_starts_with_the_two_commands():
+    assert shown_commands()[:2] == ["make train experiment=baseline", "make test"]
+
+
+def test_every_shown_command_is_covered():
+    for command in shown_commands():
+        assert command.startswith(("make ", "python ", "lht-")), command
+    not_run = [c for c in shown_commands() if c in RUN_ELSEWHERE]
+    assert set(not_run) <= set(RUN_ELSEWHERE)
+
+
+@pytest.mark.slow
+def test_readme_commands_run_verbatim(tmp_path):
+    log_dir = tmp_path / "logs"
+    for command in shown_commands():
+        if command in RUN_ELSEWHERE:
+            continue
+        if "<run>" in command:
+            latest = [r for r in runs(log_dir) if (r / "checkpoints" / "last.ckpt").exists()][-1]
+            command = command.replace("logs/train/runs/<run>", str(latest))
+        result = make(command, log_dir)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        check_outcome(command, result, log_dir)
+
+
+def check_outcome(command: str, result: subprocess.CompletedProcess[str], log_dir: Path) -> None:
+    """What each README command promises, checked on what it wrote."""
+    if command.startswith("make eval"):
+        report = json.loads((runs(log_dir, "eval")[-1] / "metrics.json").read_text())
+        trained = json.loads((Path(report["ckpt_path"]).parents[1] / "summary.json").read_text())
+        assert report["test"]["test/acc"] > 0.5
+        assert trained["test"] is not None
+        return
+    if "MULTIRUN=1" in command:
+        sweeps = sorted((log_dir / "debug" / "multiruns").glob("*"))
+        jobs = sorted(p for p in sweeps[-1].iterdir() if p.is_dir() and p.name.isdigit())
+        optimizers = [
+            yaml.safe_load((j / ".hydra" / "config.yaml").read_text())["optimizer"]["_target_"] for j in jobs
+        ]
+        assert optimizers == ["torch.optim.Adam", "torch.optim.SGD"]
+        return
+    task = "debug" if "debug=" in command else "train"
+    run = runs(log_dir, task)[-1]
+    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+    assert overrides == command.split()[2:], "make must forward every override, in order"
+    summary = json.loads((run / "summary.json").read_text())
+    assert "Run plan:" in result.stdout and "Summary" in result.stdout
+    if command == "make train experiment=baseline":
+        assert summary["test"]["test/acc"] >= 0.97
+    if "optimizer=sgd" in command:
+        config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+        assert config["optimizer"]["_target_"] == "torch.optim.SGD"
+        assert summary["plan"]["batch_size"] == 32 and summary["plan"]["epochs"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "expected"), shown_errors())
+def test_readme_error_examples_are_what_users_see(tmp_path, command, expected):
+    result = make(command, tmp_path / "logs", timeout=120)
+    assert result.returncode != 0
+    assert expected in result.stderr.splitlines()

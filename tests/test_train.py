@@ -1,0 +1,126 @@
+"""End-to-end training through the real entry function with tiny or real configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_hydra_template.eval import evaluate
+from lightning_hydra_template.train import train
+from lightning_hydra_template.utils.entry import group_options
+from tests.conftest import compose_config
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory) -> dict:
+    """The README's baseline exactly as `make train experiment=baseline` runs it (minus the summary table)."""
+    run_dir = tmp_path_factory.mktemp("baseline") / "run"
+    cfg = compose_config(
+        ["experiment=baseline", "~callbacks.model_summary", "callbacks.progress_bar.style=lines"],
+        output_dir=run_dir,
+        tiny=False,
+    )
+    return train(cfg)
+
+
+@pytest.mark.slow
+def test_baseline_reaches_accuracy_on_held_out_split(baseline_run):
+    assert baseline_run["test"]["test/acc"] >= 0.97
+    assert baseline_run["best_value"] >= 0.95
+    assert Path(baseline_run["best_checkpoint"]).name.startswith("epoch_")
+
+
+@pytest.mark.slow
+def test_summary_file_matches_returned_summary(baseline_run):
+    written = json.loads((Path(baseline_run["run_dir"]) / "summary.json").read_text())
+    assert written["test"] == baseline_run["test"]
+    assert written["plan"]["total_optimizer_steps"] >= written["global_step"]
+    assert written["samples_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_eval_reproduces_the_training_runs_test_metrics(baseline_run, tmp_path):
+    cfg = compose_config(
+        [f"ckpt_path={baseline_run['best_checkpoint']}"], config_name="eval", output_dir=tmp_path / "eval"
+    )
+    metrics = evaluate(cfg)
+    assert metrics == baseline_run["test"]
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["test"] == metrics
+
+
+@pytest.mark.slow
+def test_checkpoints_hold_only_plain_containers(baseline_run):
+    checkpoint = torch.load(baseline_run["best_checkpoint"], map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["net"]["_target_"].endswith("SmallCNN")
+    assert hparams["optimizer"]["_target_"] == "torch.optim.Adam"
+
+    def plain(value) -> bool:
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, (str, int, float, bool))
+
+    assert plain(hparams)
+    assert plain(checkpoint["lht_config"])
+    assert checkpoint["lht_config"]["data"]["batch_size"] == 64
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_runs_fast_dev_run(make_cfg, experiment):
+    summary = train(make_cfg([f"experiment={experiment}", "debug=fdr"]))
+    assert summary["global_step"] == 1
+    assert summary["plan"]["total_optimizer_steps"] == 1
+    assert set(summary["test"]) >= {"test/loss"}
+
+
+def test_same_seed_same_numbers_and_seed_zero_is_valid(make_cfg):
+    overrides = [
+        "seed=0",
+        "deterministic=true",
+        "model/net=mlp",
+        "trainer.max_epochs=2",
+        "data.batch_size=256",
+    ]
+    first, second = train(make_cfg(overrides)), train(make_cfg(overrides))
+    assert first["test"] == second["test"]
+    assert first["best_value"] == second["best_value"]
+    other = train(make_cfg([*overrides[1:], "seed=1"]))
+    assert other["test"] != first["test"]
+
+
+def test_train_false_tests_the_untrained_model(make_cfg):
+    summary = train(make_cfg(["train=false", "model/net=mlp"]))
+    assert summary["global_step"] == 0
+    assert summary["test"]["test/acc"] < 0.5
+
+
+def test_regime_experiments_state_their_plan(make_cfg, capsys):
+    train(make_cfg(["experiment=full_batch", "trainer.max_epochs=2"]))
+    out = capsys.readouterr().out
+    assert "Run plan: batch gradient descent" in out
+    assert "1 per epoch" in out and "2 in total" in out
+
+
+@pytest.mark.parametrize("option", group_options("debug"))
+def test_every_debug_mode_runs(make_cfg, option):
+    overrides = [f"debug={option}", "model/net=mlp", "data.batch_size=256"]
+    if option == "overfit":
+        overrides.append("trainer.max_epochs=3")
+    summary = train(make_cfg(overrides))
+    assert summary["global_step"] == summary["plan"]["total_optimizer_steps"]
+    if option == "profiler":
+        assert list(Path(summary["run_dir"]).glob("profiler/*report*"))
+
+
+def test_the_hydra_task_returns_the_monitored_value_for_sweepers(make_cfg):
+    from lightning_hydra_template.train import _task
+
+    cfg = make_cfg(["model/net=mlp", "data.batch_size=256"])
+    value = _task(cfg)
+    written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert value == written["best_value"] == max(row["value"] for row in written["history"])
