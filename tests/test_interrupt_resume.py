@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import run_module
+from tests.conftest import clean_env, run_module
 
 MODULE = "lightning_hydra_template.train"
 # 20 optimizer steps per epoch, a checkpoint after every step, CSV + TensorBoard logs.
@@ -31,9 +30,7 @@ ARGS = [
 
 
 def _env(cwd: Path) -> dict[str, str]:
-    env = {**os.environ, "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1"}
-    env.pop("LHT_RUN_ID", None)
-    return env
+    return {**clean_env(), "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1"}
 
 
 def _start(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
