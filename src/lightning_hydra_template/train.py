@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_hydra_template.utils.entry import hydra_entry
 from lightning_hydra_template.utils.errors import ConfigError
+from lightning_hydra_template.utils.secrets import redact, redact_files
 from lightning_hydra_template.utils.validation import validate_config
 
 
@@ -28,8 +29,9 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     started = time.perf_counter()
     validate_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    redact_files(run_dir.glob(".hydra/*.yaml"))  # Hydra saved them before this point
     if cfg.extras.get("print_config"):
-        print(OmegaConf.to_yaml(cfg, resolve=True))
+        print(OmegaConf.to_yaml(redact(OmegaConf.to_container(cfg, resolve=True))))
 
     import lightning.pytorch as pl
     from hydra.utils import instantiate
@@ -37,9 +39,13 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.curves import LearningCurves
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.epoch_history import EpochHistory
+    from lightning_hydra_template.callbacks.exact_resume import ExactResume
     from lightning_hydra_template.callbacks.run_summary import RunSummary
+    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
+    from lightning_hydra_template.utils.atomic_io import remove_stale_temporaries
     from lightning_hydra_template.utils.instantiate import instantiate_group
     from lightning_hydra_template.utils.profiler import default_profiler
+    from lightning_hydra_template.utils.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.utils.runtime import (
         check_accelerator,
         close_loggers,
@@ -67,7 +73,9 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
     history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [EmbedConfig(OmegaConf.to_container(cfg, resolve=True)), summary_callback, history]
+    interrupt = GracefulInterrupt()
+    callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
+    callbacks += [ExactResume(), interrupt]
     callbacks += default_progress(callbacks, cfg.trainer)
     callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
@@ -82,7 +90,20 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         print(plan.describe(), flush=True)
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
+        ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
+        if ckpt_path:
+            check_resume_checkpoint(ckpt_path, model)
+            if trainer.is_global_zero:
+                print(f"Resuming from {ckpt_path}", flush=True)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            if interrupt.signum is not None:  # the signal came after the last training step
+                raise Interrupted(interrupt.signum, None)
+        except Interrupted as stop:
+            if trainer.is_global_zero:
+                print(f"{stop}; {resume_hint(run_dir)}", flush=True)
+            raise SystemExit(stop.exit_code) from None
     epoch_rows = list(history.rows)  # testing a checkpoint restores the callbacks' state as saved then
 
     test_metrics: dict[str, float] = {}

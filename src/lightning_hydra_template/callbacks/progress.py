@@ -51,6 +51,9 @@ class EpochLineProgress(ProgressBar):
         print(line, flush=True)
         self._pending = None
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_start = time.perf_counter()  # a resumed run starts inside an epoch
+
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._flush(trainer)
         self._epoch_start = time.perf_counter()

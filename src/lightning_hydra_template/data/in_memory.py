@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -75,6 +76,8 @@ class InMemoryLoader:
         self.pin_memory = pin_memory and tensors[0].device.type == "cpu"
         self.sampler = EpochShuffle(tensors[0].shape[0], shuffle, seed)
         self.batch_sampler = None  # Lightning inspects these two attributes like a DataLoader's
+        self._served = 0  # batches of the current epoch handed out so far
+        self._resume: tuple[int, int] | None = None  # (epoch, batches to skip) from a checkpoint
 
     @property
     def num_samples(self) -> int:
@@ -110,9 +113,29 @@ class InMemoryLoader:
             pinned.append(torch.index_select(t, 0, order, out=out))
         return tuple(pinned)
 
+    # --- exact resume: Lightning stores these in checkpoints (FitLoop "combined_loader" state) ------
+    def state_dict(self) -> dict[str, Any]:
+        """The position inside the epoch: Lightning asks for it when it saves a checkpoint."""
+        return {"epoch": self.sampler.epoch, "batches_served": self._served, "seed": self.sampler.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the stored epoch after its ``batches_served`` batches (the order depends only on
+        ``(seed, epoch)``, so the remaining batches are exactly those an uninterrupted run sees)."""
+        self._resume = (int(state["epoch"]), int(state["batches_served"]))
+
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        # A generator: nothing below runs before the first batch is requested, by which time
+        # Lightning has called ``sampler.set_epoch`` for the epoch being served.
+        skip = 0
+        if self._resume is not None:
+            epoch, served = self._resume
+            self._resume = None
+            if epoch == self.sampler.epoch:
+                skip = served
         tensors = self._epoch_tensors()
         bs = self.batch_size
-        for i in range(len(self)):
+        self._served = skip
+        for i in range(skip, len(self)):
             start = i * bs
+            self._served = i + 1
             yield tuple(t[start : start + bs] for t in tensors)

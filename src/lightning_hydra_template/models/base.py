@@ -108,6 +108,10 @@ class TaskModule(pl.LightningModule):
             self._flush_train_steps()
         return loss
 
+    def flush_running_state(self) -> None:
+        """Hand buffered training steps to the metrics and loss sums (before they are saved or read)."""
+        self._flush_train_steps()
+
     def _flush_train_steps(self) -> None:
         self._train_steps.flush(
             lambda outputs, targets: self.train_metrics.update(*self.metric_inputs(outputs, targets))

@@ -14,6 +14,8 @@ from omegaconf import DictConfig
 
 from lightning_hydra_template.utils.errors import UserError, fail, traceback_requested, user_errors
 from lightning_hydra_template.utils.resolvers import register_resolvers
+from lightning_hydra_template.utils.resume import check_writable, resume_arguments, slurm_run_dir_arguments
+from lightning_hydra_template.utils.secrets import load_dotenv, register_override_secrets
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 
@@ -110,6 +112,8 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
         GlobalHydra.instance().clear()
     with user_errors():
         validate_config(cfg)
+        if (log_dir := cfg.get("paths", {}).get("log_dir")) is not None:
+            check_writable(log_dir)
 
 
 def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
@@ -131,7 +135,11 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     def main() -> Any:
         register_resolvers()
         sys.argv[1:] = make_overrides() + sys.argv[1:]
+        load_dotenv()  # secrets in ./.env reach the environment, and are masked like any other
+        if config_name == "train":
+            sys.argv[1:] = slurm_run_dir_arguments(resume_arguments(sys.argv[1:]))
         args = sys.argv[1:]
+        register_override_secrets(args)
         if not any(a in _INFO_FLAGS or a.split("=")[0] in _INFO_FLAGS for a in args) and not any(
             a in _MULTIRUN_FLAGS for a in args
         ):

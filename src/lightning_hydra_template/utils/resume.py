@@ -1,0 +1,138 @@
+"""Resuming: ``resume=<run dir>`` on the command line, checks of a checkpoint before fitting from it,
+and run directories that stay the same for a requeued SLURM job.
+
+Nothing here imports torch at module level: the command-line part runs before Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning_hydra_template.utils.errors import ConfigError, UserError, fail
+
+RESUME_ARG = "resume"
+CKPT_SUBPATH = Path("checkpoints") / "last.ckpt"
+# Overrides of the original run that a resume replaces.
+_REPLACED_KEYS = ("ckpt_path", "hydra.run.dir", RESUME_ARG)
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def resume_arguments(args: list[str]) -> list[str]:
+    """Expand ``resume=<run dir>`` into that run's own overrides, its directory and its last checkpoint.
+
+    Extra overrides typed after ``resume=`` still apply (e.g. ``trainer.max_epochs=30`` to train longer).
+    A directory without ``checkpoints/last.ckpt`` ends the program with one line; nothing is created.
+    """
+    wanted = [a for a in args if a.split("=", 1)[0] == RESUME_ARG]
+    if not wanted:
+        return args
+    value = wanted[-1].split("=", 1)[1]
+    if any(a in ("--multirun", "-m") for a in args):
+        fail(
+            f"{RESUME_ARG}: resumes one run directory, not a multirun; resume each job's directory separately"
+        )
+    run_dir = Path(value).expanduser().resolve()
+    ckpt = run_dir / CKPT_SUBPATH
+    if not run_dir.is_dir():
+        fail(
+            f"{RESUME_ARG}: {value} is not a directory; allowed: a run directory such as logs/train/runs/<run>"
+        )
+    if not ckpt.is_file():
+        fail(
+            f"{RESUME_ARG}: no checkpoint at {ckpt}; nothing to resume (start a new run without {RESUME_ARG}=)"
+        )
+    saved = _saved_overrides(run_dir)
+    extra = [a for a in args if a.split("=", 1)[0] != RESUME_ARG]
+    typed_keys = {_key(a) for a in extra if not a.startswith("-")}
+    kept = [o for o in saved if _key(o) not in _REPLACED_KEYS and _key(o) not in typed_keys]
+    return [*kept, *extra, f"hydra.run.dir={_quote(str(run_dir))}", f"ckpt_path={_quote(str(ckpt))}"]
+
+
+def _quote(path: str) -> str:
+    return f"'{path}'" if any(c in path for c in " ,:=[]{}()'\"\\$") else path
+
+
+def _saved_overrides(run_dir: Path) -> list[str]:
+    import yaml
+
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        fail(f"{RESUME_ARG}: {path} is missing; the run directory must be one written by `make train`")
+    loaded = yaml.safe_load(path.read_text()) or []
+    return [str(o) for o in loaded]
+
+
+def slurm_run_dir_arguments(args: list[str], task_name: str = "train") -> list[str]:
+    """Under SLURM (one job, not a multirun) the run directory is named after the job id, so a
+    requeued job lands in the same directory and resumes from its ``last.ckpt``."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or any(a in ("--multirun", "-m") for a in args):
+        return args
+    if any(_key(a) == "hydra.run.dir" for a in args):
+        return args
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    name = f"slurm_{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}" if array else f"slurm_{job}"
+    run_dir = f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{name}"
+    return [*args, run_dir]
+
+
+def auto_resume_path(run_dir: str | Path, ckpt_path: Any) -> str | None:
+    """The checkpoint a requeued SLURM job continues from: its own run directory's ``last.ckpt``."""
+    if ckpt_path or not os.environ.get("SLURM_JOB_ID"):
+        return ckpt_path or None
+    candidate = Path(run_dir) / CKPT_SUBPATH
+    return str(candidate) if candidate.is_file() else None
+
+
+def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
+    """Refuse, with one line, a checkpoint that is missing, corrupt, unsafe, or of another model."""
+    from lightning_hydra_template.utils.checkpoint import load_checkpoint
+
+    if not Path(path).is_file():
+        raise ConfigError(
+            "ckpt_path", f"no checkpoint file at {path}; allowed: a .ckpt file written by a run"
+        )
+    checkpoint = load_checkpoint(path)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(getattr(v, "shape", ())) for k, v in checkpoint["state_dict"].items()}
+    stored_target = (checkpoint.get("lht_config") or {}).get("model", {}).get("_target_")
+    own_target = f"{type(model).__module__}.{type(model).__qualname__}"
+    if stored_target and stored_target != own_target:
+        raise UserError(
+            f"ckpt_path: {path} was written for {stored_target}, this run builds {own_target}; "
+            "resume it with the config it was trained with (make train resume=<its run dir>)"
+        )
+    if found != expected:
+        missing = sorted(set(expected) - set(found))
+        unexpected = sorted(set(found) - set(expected))
+        shapes = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+        detail = (
+            f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected else ""
+        ) or f"shape of {shapes[0]} is {found[shapes[0]]}, this model has {expected[shapes[0]]}"
+        raise UserError(
+            f"ckpt_path: {path} holds another network ({detail}); "
+            "resume it with the config it was trained with (make train resume=<its run dir>)"
+        )
+    return checkpoint
+
+
+def check_writable(directory: str | Path, field: str = "paths.log_dir") -> None:
+    """The run directory will be created under ``directory``: it must be creatable and writable."""
+    path = Path(directory).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is not a directory" if probe.exists() and not probe.is_dir() else "is not writable"
+        raise ConfigError(
+            field,
+            f"cannot write run directories under {path}: {probe} {why}; "
+            "allowed: a writable directory (set paths.log_dir=... or LHT_LOG_DIR)",
+        )

@@ -1,0 +1,133 @@
+"""The command-line life of a run: killed, stopped by SIGTERM and Ctrl-C, resumed each time with
+``resume=<run dir>`` in the same directory, logs appended, and the final step count exact."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import clean_env, run_module
+
+MODULE = "lightning_hydra_template.train"
+# 20 optimizer steps per epoch, a checkpoint after every step, CSV + TensorBoard logs.
+ARGS = [
+    "trainer.max_epochs=3",
+    "trainer.accelerator=cpu",
+    "callbacks.step_checkpoint.every_n_steps=1",
+    "callbacks.early_stopping=null",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+    "logger=many",
+    "test=false",
+]
+
+
+def _env(cwd: Path) -> dict[str, str]:
+    return {**clean_env(), "LHT_LOG_DIR": str(cwd / "logs"), "PYTHONUNBUFFERED": "1"}
+
+
+def _start(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", MODULE, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_new_checkpoint(last: Path, proc: subprocess.Popen, newer_than: float) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if last.exists() and last.stat().st_mtime > newer_than + 1e-3:
+            return
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no checkpoint was written")
+
+
+def _step(path: Path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+def _newest_loads(ckpt_dir: Path) -> int:
+    newest = max(ckpt_dir.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    return _step(newest)
+
+
+@pytest.mark.slow
+def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path):
+    # budget: 4 training processes of a tiny 3-epoch run, ~60 s on 2 busy cores
+    shm = Path("/dev/shm")
+    env = _env(tmp_path)
+    if shm.is_dir():
+        env["TMPDIR"] = str(shm)  # checkpoints must not be staged there (another filesystem)
+
+    # 1. SIGKILL mid-run: the newest checkpoint on disk still loads
+    proc = _start(tmp_path, ARGS, env)
+    runs = tmp_path / "logs" / "train" / "runs"
+    deadline = time.monotonic() + 240
+    while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    (run_dir,) = list(runs.iterdir())
+    last = run_dir / "checkpoints" / "last.ckpt"
+    _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _newest_loads(run_dir / "checkpoints")
+    assert killed_at >= 1
+
+    # 2. resumed, then SIGTERM: saves, says how to resume, exits 143
+    proc = _start(tmp_path, [f"resume={run_dir}"], env)
+    _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out
+    assert f"resume with: make train resume={run_dir}" in out
+    termed_at = _step(last)
+    assert termed_at > killed_at
+
+    # 3. resumed, then Ctrl-C: the same, exit 130
+    proc = _start(tmp_path, [f"resume={run_dir}"], env)
+    _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "resume with:" in out
+    assert _step(last) > termed_at
+
+    # 4. resumed to the end, in the same directory, with the run's original overrides
+    done = run_module(MODULE, [f"resume={run_dir}"], tmp_path, env={"TMPDIR": env.get("TMPDIR", "/tmp")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(runs.iterdir()) == [run_dir]
+    assert _step(last) == 60
+    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+
+    # logs were appended, not replaced: every epoch's validation row is in one metrics.csv
+    with open(run_dir / "csv" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    val_epochs = sorted({int(r["epoch"]) for r in rows if r.get("val/acc")})
+    assert val_epochs == [0, 1, 2]
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) >= 4
+
+    # a directory without a checkpoint: one line, exit 2, nothing created
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    bad = run_module(MODULE, [f"resume={empty}"], tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"error: resume: no checkpoint at {empty.resolve()}/checkpoints/last.ckpt; "
+        "nothing to resume (start a new run without resume=)"
+    ]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
