@@ -73,12 +73,33 @@ def test_every_shown_command_is_covered():
         assert any(c.startswith(prefix) for c in shown_commands()), f"README no longer shows {prefix!r}"
 
 
-@pytest.mark.slow
-def test_readme_commands_run_verbatim(tmp_path):
-    log_dir = tmp_path / "logs"
+def scenarios() -> list[list[str]]:
+    """The runnable commands, each on its own, except that a command naming an earlier command's output
+    (``<run>``, ``<date>_<time>_<id>``) runs after that command, in one scenario."""
+
+    def makes_a_run(c: str) -> bool:
+        return c.startswith("make train") and "MULTIRUN" not in c and "debug=" not in c
+
+    def makes_a_sweep(c: str) -> bool:
+        return (c.startswith("make sweep") or "MULTIRUN=1" in c) and "debug=" not in c
+
+    groups: list[list[str]] = []
     for command in shown_commands():
         if covered_elsewhere(command):
             continue
+        producer = makes_a_run if "<run>" in command else makes_a_sweep if "<date>" in command else None
+        if producer is None:
+            groups.append([command])
+            continue
+        next(g for g in reversed(groups) if producer(g[0])).append(command)
+    return groups
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("commands", scenarios(), ids=lambda c: " && ".join(c))
+def test_readme_commands_run_verbatim(tmp_path, commands):
+    log_dir = tmp_path / "logs"
+    for command in commands:
         if "<date>_<time>_<id>" in command:
             newest = max((log_dir / "train" / "multiruns").glob("*"), key=lambda p: p.stat().st_mtime)
             command = command.replace("logs/train/multiruns/<date>_<time>_<id>", str(newest))

@@ -27,6 +27,7 @@ def baseline_run(tmp_path_factory) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_baseline_reaches_accuracy_on_held_out_split(baseline_run):
     assert baseline_run["test"]["test/acc"] >= 0.97
     assert baseline_run["best_value"] >= 0.95
@@ -34,6 +35,7 @@ def test_baseline_reaches_accuracy_on_held_out_split(baseline_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_summary_file_matches_returned_summary(baseline_run):
     written = json.loads((Path(baseline_run["run_dir"]) / "summary.json").read_text())
     assert written["test"] == baseline_run["test"]
@@ -42,6 +44,7 @@ def test_summary_file_matches_returned_summary(baseline_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_eval_reproduces_the_training_runs_test_metrics(baseline_run, tmp_path):
     cfg = compose_config(
         [f"ckpt_path={baseline_run['best_checkpoint']}"], config_name="eval", output_dir=tmp_path / "eval"
@@ -52,6 +55,7 @@ def test_eval_reproduces_the_training_runs_test_metrics(baseline_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_checkpoints_hold_only_plain_containers(baseline_run):
     checkpoint = torch.load(baseline_run["best_checkpoint"], map_location="cpu", weights_only=True)
     hparams = checkpoint["hyper_parameters"]
