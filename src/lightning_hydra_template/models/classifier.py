@@ -8,12 +8,12 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from lightning_hydra_template.models.base import TaskModule
+from lightning_hydra_template.models.class_outputs import ClassOutputs
 
 
-class ClassifierModule(TaskModule):
+class ClassifierModule(ClassOutputs):
     """Tracks the best validation accuracy across epochs as ``val/acc_best``."""
 
     best_metric = ("acc", "max")
@@ -33,9 +33,7 @@ class ClassifierModule(TaskModule):
         super().__init__(
             net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
         )
-        # updated in test_step only; plotted by the TaskPlots callback (confusion_matrix.png)
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
-        self.confusion_matrix: Tensor | None = None
+        self.add_test_confusion(num_classes)  # plotted by the TaskPlots callback (confusion_matrix.png)
 
     def extra_hparams(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
@@ -51,18 +49,6 @@ class ClassifierModule(TaskModule):
 
     def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
-
-    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-        return outputs.argmax(dim=1), targets
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        outputs = self._eval_step("test", batch)
-        self.test_confusion.update(outputs.argmax(dim=1), batch[1])
-
-    def on_test_epoch_end(self) -> None:
-        self.confusion_matrix = self.test_confusion.compute().cpu()
-        self.test_confusion.reset()
-        super().on_test_epoch_end()
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """Class probabilities."""

@@ -11,18 +11,17 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassJaccardIndex,
 )
 
-from lightning_hydra_template.models.base import TaskModule
+from lightning_hydra_template.models.class_outputs import ClassOutputs
 from lightning_hydra_template.utils.plain import to_plain
 
 DEFAULT_LOSS = {"_target_": "lightning_hydra_template.models.losses.CrossEntropyLoss"}
 
 
-class SegmenterModule(TaskModule):
+class SegmenterModule(ClassOutputs):
     """Tracks the best validation mean IoU as ``val/miou_best``.
 
     Metrics are computed over all pixels of the epoch: ``pixel_acc`` (share of correct pixels), ``miou``
@@ -53,8 +52,7 @@ class SegmenterModule(TaskModule):
             net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
         )
         self.criterion = instantiate(self.hparams.loss)
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
-        self.confusion_matrix: Tensor | None = None
+        self.add_test_confusion(num_classes)
 
     def extra_hparams(self) -> dict[str, Any]:
         return {"loss": self.loss_config, "num_classes": self.num_classes, "class_names": self.class_names}
@@ -72,18 +70,6 @@ class SegmenterModule(TaskModule):
 
     def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return self.criterion(outputs, targets)
-
-    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-        return outputs.argmax(dim=1), targets
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        outputs = self._eval_step("test", batch)
-        self.test_confusion.update(outputs.argmax(dim=1), batch[1])
-
-    def on_test_epoch_end(self) -> None:
-        self.confusion_matrix = self.test_confusion.compute().cpu()
-        self.test_confusion.reset()
-        super().on_test_epoch_end()
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """Predicted class per pixel, ``(N, H, W)``."""
