@@ -9,13 +9,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
+from lightning_hydra_template.utils.compose import compose_run_config
 from lightning_hydra_template.utils.entry import CONFIG_DIR
-from lightning_hydra_template.utils.resolvers import register_resolvers
 
 REPO_ROOT = CONFIG_DIR.parent
 
@@ -36,23 +34,12 @@ def compose_config(
     tiny: bool = True,
 ) -> DictConfig:
     """Compose ``configs/<config_name>.yaml`` as the CLI would, with its run directory at ``output_dir``."""
-    register_resolvers()
-    GlobalHydra.instance().clear()
     extra = list(TINY) if tiny and config_name == "train" else []
     if config_name == "eval":
         extra = ["trainer.accelerator=cpu", "logger=csv"]
     # explicit overrides come last so they win over TINY
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=True)
-    if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(output_dir)
-            cfg.hydra.job.num = 0
-            cfg.paths.output_dir = str(output_dir)
-            cfg.paths.log_dir = str(output_dir.parent)
-    HydraConfig().set_config(cfg)
-    return cfg
+    log_dir = output_dir.parent if output_dir is not None else None
+    return compose_run_config([*extra, *overrides], output_dir, config_name, log_dir=log_dir)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from lightning_hydra_template.utils.errors import ConfigError, UserError, fail, user_errors
 
@@ -139,23 +139,12 @@ def _pruning_callback_class() -> type:
 
 def compose_trial(config_overrides: list[str], trial_dir: Path | None = None) -> DictConfig:
     """Compose the train config as the CLI would, with ``trial_dir`` (if given) as its run directory."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
+    from lightning_hydra_template.utils.compose import compose_run_config
 
-    from lightning_hydra_template.utils.entry import CONFIG_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=config_overrides, return_hydra_config=True)
+    job_num = int(trial_dir.name) if trial_dir is not None and trial_dir.name.isdigit() else 0
+    cfg = compose_run_config(config_overrides, trial_dir, job_num=job_num)
     if trial_dir is None:
         return cfg
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(trial_dir)
-        cfg.hydra.job.num = int(trial_dir.name) if trial_dir.name.isdigit() else 0
-        cfg.paths.output_dir = str(trial_dir)
-    HydraConfig().set_config(cfg)
     hydra_dir = trial_dir / ".hydra"
     hydra_dir.mkdir(exist_ok=True)
     OmegaConf.save(OmegaConf.create(config_overrides), hydra_dir / "overrides.yaml")

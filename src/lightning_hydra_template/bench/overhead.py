@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.bench.compose import compose_run_config
+from lightning_hydra_template.utils.compose import compose_run_config
 
 # The template as a user runs it, minus what would print or write outside the benchmark's folder.
 TIMER = "+callbacks.bench_timer._target_=lightning_hydra_template.bench.timing.TrainPhaseTimer"
@@ -64,7 +64,7 @@ def run_template(overrides: Sequence[str], workdir: Path) -> SideResult:
     from lightning_hydra_template.train import train
 
     out = Path(tempfile.mkdtemp(prefix="template-", dir=workdir))
-    cfg = compose_run_config([*overrides, TIMER], out / "run")
+    cfg = compose_run_config([*overrides, TIMER], out / "run", log_dir=out)
     TrainPhaseTimer.instances.clear()
     with contextlib.redirect_stdout(io.StringIO()):
         train(cfg)
@@ -106,7 +106,7 @@ def run_handwritten(overrides: Sequence[str], workdir: Path, device: str = "cpu"
     from lightning_hydra_template.bench.timing import synchronize
 
     out = Path(tempfile.mkdtemp(prefix="hand-", dir=workdir))
-    cfg = compose_run_config(overrides, out / "run")
+    cfg = compose_run_config(overrides, out / "run", log_dir=out)
     datamodule, net, loss_fn, optimizer, scheduler = _build(cfg, device)
     train_loader = datamodule.train_dataloader()
     val_loader = datamodule.val_dataloader()
@@ -154,7 +154,7 @@ def run_barebones(overrides: Sequence[str], workdir: Path, device: str = "cpu") 
     from lightning_hydra_template.bench.timing import TrainPhaseTimer
 
     out = Path(tempfile.mkdtemp(prefix="bare-", dir=workdir))
-    cfg = compose_run_config(overrides, out / "run")
+    cfg = compose_run_config(overrides, out / "run", log_dir=out)
     datamodule, net, loss_fn, optimizer, scheduler = _build(cfg, "cpu")
 
     class MathOnly(pl.LightningModule):

@@ -12,14 +12,13 @@ from lightning_hydra_template.utils.run_plan import RunPlan
 
 
 class RunSummary(Callback):
-    """Records the monitored metric after every validation, its best value and epoch, fit wall time
+    """Tracks the monitored metric's best value and epoch over the validations, fit wall time
     and samples seen; warns when the Trainer's real iteration count differs from the printed plan."""
 
     def __init__(self, monitor: str, mode: str, plan: RunPlan | None = None) -> None:
         self.monitor = monitor
         self.mode = mode
         self.plan = plan
-        self.history: list[tuple[int, float]] = []
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.samples_seen = 0
@@ -46,7 +45,6 @@ class RunSummary(Callback):
             return
         value = float(trainer.callback_metrics[self.monitor])
         epoch = trainer.current_epoch + 1
-        self.history.append((epoch, value))
         better = self.best_value is None or (
             value > self.best_value if self.mode == "max" else value < self.best_value
         )
@@ -58,9 +56,8 @@ class RunSummary(Callback):
             self.fit_seconds = time.perf_counter() - self._fit_start
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, "best_value": self.best_value, "best_epoch": self.best_epoch}
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [tuple(item) for item in state_dict.get("history", [])]
         self.best_value = state_dict.get("best_value")
         self.best_epoch = state_dict.get("best_epoch")

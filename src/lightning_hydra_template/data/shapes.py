@@ -32,11 +32,11 @@ def shape_mask(kind: int, cy: float, cx: float, radius: float, yy: np.ndarray, x
 
 def generate_shapes(
     num_samples: int,
-    image_size: int = 64,
+    image_size: int = 32,
     min_shapes: int = 2,
     max_shapes: int = 4,
-    min_radius: int = 5,
-    max_radius: int = 11,
+    min_radius: int = 3,
+    max_radius: int = 7,
     noise: float = 0.1,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -79,11 +79,11 @@ class ShapesDataModule(InMemoryDataModule):
     def __init__(
         self,
         num_samples: int = 1000,
-        image_size: int = 64,
+        image_size: int = 32,
         min_shapes: int = 2,
         max_shapes: int = 4,
-        min_radius: int = 5,
-        max_radius: int = 11,
+        min_radius: int = 3,
+        max_radius: int = 7,
         noise: float = 0.1,
         data_seed: int = 0,
         **kwargs,

@@ -1,4 +1,4 @@
-"""Composing the real configs outside the CLI (the benchmark runs the training path in-process)."""
+"""Composing the real configs outside the CLI, as the CLI would (tests, benchmarks and search trials)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 
-def compose_run_config(overrides: Sequence[str], output_dir: Path, config_name: str = "train") -> DictConfig:
-    """``configs/<config_name>.yaml`` with ``overrides``, as the CLI composes it, writing into ``output_dir``."""
+def compose_run_config(
+    overrides: Sequence[str],
+    output_dir: Path | None = None,
+    config_name: str = "train",
+    *,
+    job_num: int = 0,
+    log_dir: Path | None = None,
+) -> DictConfig:
+    """``configs/<config_name>.yaml`` with ``overrides``; with ``output_dir``, set up as that run's directory
+    (``paths.output_dir`` and Hydra's runtime config), and ``paths.log_dir`` moved to ``log_dir`` if given."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -24,11 +32,14 @@ def compose_run_config(overrides: Sequence[str], output_dir: Path, config_name: 
             cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
+    if output_dir is None:
+        return cfg
     output_dir.mkdir(parents=True, exist_ok=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
+        cfg.hydra.job.num = job_num
         cfg.paths.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(output_dir.parent)
+        if log_dir is not None:
+            cfg.paths.log_dir = str(log_dir)
     HydraConfig().set_config(cfg)
     return cfg
