@@ -54,17 +54,17 @@ test: $(STAMP) lint  ## lint, then the whole test suite
 test-fast: $(STAMP)  ## the test suite without the slow tests
 	$(RUN) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-.PHONY: bench  # bench/ is also a folder (bench/results/)
-bench: $(STAMP)  ## template vs plain PyTorch, results in bench/results/: make bench [BENCH_ARGS=--quick]
-	$(RUN) -m lightning_hydra_template.bench $(BENCH_ARGS)
+.PHONY: bench
+bench: $(STAMP)  ## template vs plain PyTorch, results in benchmarks/results/: make bench [BENCH_ARGS=--quick]
+	$(RUN) -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 format: $(STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix src tests
-	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf logs .pytest_cache .ruff_cache

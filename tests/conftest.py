@@ -12,8 +12,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from lightning_hydra_template.utils.compose import compose_run_config
-from lightning_hydra_template.utils.entry import CONFIG_DIR
+from lightning_hydra_template.config.compose import CONFIG_DIR, compose_run_config
 
 REPO_ROOT = CONFIG_DIR.parent
 

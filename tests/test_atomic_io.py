@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_hydra_template.utils.atomic_io import (
+from lightning_hydra_template.runs.checkpoint_io import (
     TEMP_MARKER,
     AtomicCheckpointIO,
     plain_checkpoint,

@@ -141,7 +141,7 @@ def test_two_runs_in_the_same_second_get_different_directories(tmp_path):
     import subprocess
 
     code = (
-        "from lightning_hydra_template.utils.resolvers import register_resolvers;"
+        "from lightning_hydra_template.config.resolvers import register_resolvers;"
         "from omegaconf import OmegaConf; register_resolvers();"
         "print(OmegaConf.create({'d': '${lht_run_id:}'}).d)"
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from hydra.utils import instantiate
 
-from lightning_hydra_template.utils.entry import CONFIG_DIR, group_options
-from lightning_hydra_template.utils.errors import ConfigError
-from lightning_hydra_template.utils.instantiate import instantiate_group
-from lightning_hydra_template.utils.validation import validate_config
+from lightning_hydra_template.config.compose import CONFIG_DIR
+from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.overrides import group_options
+from lightning_hydra_template.config.validation import validate_config
+from lightning_hydra_template.runs.build import instantiate_group
 
 
 def build_model(cfg):
@@ -107,7 +108,7 @@ def test_logger_options_build(make_cfg, option, monkeypatch):
 
 @pytest.mark.parametrize("option", group_options("trainer"))
 def test_trainer_options_build_or_explain(make_cfg, option):
-    from lightning_hydra_template.utils.runtime import check_accelerator
+    from lightning_hydra_template.runs.environment import check_accelerator
 
     cfg = make_cfg([f"trainer={option}"], tiny=False)
     validate_config(cfg)

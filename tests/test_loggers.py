@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lightning_hydra_template.loggers.wandb import resolve_wandb_mode
 from lightning_hydra_template.train import train
-from lightning_hydra_template.utils.loggers import resolve_wandb_mode
 from tests.wandb_records import history_rows
 
 EPOCHS = ["trainer.max_epochs=3", "model/net=mlp", "data.batch_size=256", "~callbacks.early_stopping"]

@@ -23,7 +23,7 @@ from lightning_hydra_template.data.digits import DigitsDataModule
 from lightning_hydra_template.data.in_memory import InMemoryLoader
 from lightning_hydra_template.models.classifier import ClassifierModule
 from lightning_hydra_template.models.step_buffer import StepBuffer
-from lightning_hydra_template.utils.profiler import NoProfiler, default_profiler
+from lightning_hydra_template.runs.build import NoProfiler, default_profiler
 
 MLP = {
     "_target_": "lightning_hydra_template.nets.mlp.MLP",
@@ -207,8 +207,8 @@ def test_compiled_and_plain_modules_share_checkpoint_keys():
 
 @pytest.mark.slow
 def test_checkpoint_of_a_compiled_run_loads_into_a_plain_one_and_back(make_cfg):
+    from lightning_hydra_template.runs.checkpoint import load_checkpoint, rebuild_model, training_config
     from lightning_hydra_template.train import train
-    from lightning_hydra_template.utils.checkpoint import load_checkpoint, rebuild_model, training_config
 
     # dynamo's eager backend: the real torch.compile wrapper, without minutes of C++ code generation
     common = ["model/net=mlp", "data.batch_size=256", "test=false", "~callbacks.early_stopping"]
@@ -252,7 +252,7 @@ def test_bf16_mixed_trains_on_cpu(make_cfg):
 # --- the benchmark ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
-    from lightning_hydra_template.bench.__main__ import main
+    from benchmarks.__main__ import main
 
     results = main(["--quick", "--threads", "1", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "latest.json").read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lightning_hydra_template.runs.plan import plan_run
 from lightning_hydra_template.train import train
-from lightning_hydra_template.utils.run_plan import plan_run
 
 
 def test_seed_example_1000_samples_batch_100_five_epochs():

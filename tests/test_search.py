@@ -12,8 +12,8 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
+from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.search import as_overrides, search_space, suggest
-from lightning_hydra_template.utils.errors import ConfigError
 
 
 def _cfg(params: dict) -> OmegaConf:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from lightning_hydra_template.utils.secrets import MASK, is_secret_name, redact
+from lightning_hydra_template.config.secrets import MASK, is_secret_name, redact
 from tests.conftest import run_module
 
 ENV_SECRET = "wandb-fake-key-0123456789"
@@ -87,7 +87,7 @@ def test_eval_refuses_a_checkpoint_that_would_run_code(tmp_path, monkeypatch, ca
 
 
 def test_wandb_run_id_is_stored_and_reused(tmp_path):
-    from lightning_hydra_template.utils.loggers import WANDB_ID_FILE, wandb_run_id
+    from lightning_hydra_template.loggers.wandb import WANDB_ID_FILE, wandb_run_id
 
     first = wandb_run_id(tmp_path)
     assert (tmp_path / WANDB_ID_FILE).read_text().strip() == first
@@ -96,7 +96,8 @@ def test_wandb_run_id_is_stored_and_reused(tmp_path):
 
 
 def test_slurm_job_gets_a_stable_run_dir_and_resumes_its_checkpoint(tmp_path, monkeypatch):
-    from lightning_hydra_template.utils.resume import auto_resume_path, slurm_run_dir_arguments
+    from lightning_hydra_template.distributed.slurm import slurm_run_dir_arguments
+    from lightning_hydra_template.runs.resume import auto_resume_path
 
     monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from lightning_hydra_template.report import collect_jobs, latest_sweep, write_report
-from lightning_hydra_template.utils.sweep import SweepReport
+from lightning_hydra_template.distributed.sweep import SweepReport
+from lightning_hydra_template.distributed.sweep_report import collect_jobs, write_report
+from lightning_hydra_template.report import latest_sweep
 from tests.conftest import run_module
 
 

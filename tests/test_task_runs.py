@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from lightning_hydra_template.eval import evaluate
+from lightning_hydra_template.runs.build import instantiate_group
 from lightning_hydra_template.train import train
-from lightning_hydra_template.utils.instantiate import instantiate_group
 
 # Shapes shrunk to a few small images so a segmentation run takes about a second.
 TINY_SHAPES = (
@@ -105,7 +105,7 @@ def test_plots_switch_off(make_cfg):
 def test_regression_logs_figures_and_checkpoint_carries_target_scale(make_cfg):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from lightning_hydra_template.utils.checkpoint import load_checkpoint
+    from lightning_hydra_template.runs.checkpoint import load_checkpoint
 
     cfg = make_cfg(["experiment=regression", "trainer.max_epochs=2", "logger=many"])
     summary = train(cfg)

@@ -238,8 +238,8 @@ def test_learning_curves_record_each_epoch_once_and_draw(tmp_path):
     ],
 )
 def test_bad_task_values_name_their_field(make_cfg, overrides, field):
-    from lightning_hydra_template.utils.errors import ConfigError
-    from lightning_hydra_template.utils.validation import validate_config
+    from lightning_hydra_template.config.errors import ConfigError
+    from lightning_hydra_template.config.validation import validate_config
 
     cfg = make_cfg(["experiment=segmentation", *overrides])
     with pytest.raises(ConfigError) as excinfo:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from lightning_hydra_template.config.overrides import group_options
 from lightning_hydra_template.eval import evaluate
 from lightning_hydra_template.train import train
-from lightning_hydra_template.utils.entry import group_options
 from tests.conftest import compose_config
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lightning_hydra_template.utils.entry import hydra_entry
-from lightning_hydra_template.utils.validation import validate_config
+from lightning_hydra_template.cli import hydra_entry
+from lightning_hydra_template.config.validation import validate_config
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -26,13 +26,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
-    from lightning_hydra_template.utils.checkpoint import load_checkpoint, rebuild_model, training_config
-    from lightning_hydra_template.utils.instantiate import instantiate_group
-    from lightning_hydra_template.utils.runtime import (
+    from lightning_hydra_template.callbacks.progress import default_progress
+    from lightning_hydra_template.runs.build import close_loggers, instantiate_group
+    from lightning_hydra_template.runs.checkpoint import load_checkpoint, rebuild_model, training_config
+    from lightning_hydra_template.runs.environment import (
         check_accelerator,
-        close_loggers,
         configure_warnings,
-        default_progress,
         route_lightning_logs,
     )
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.utils.errors import ConfigError, UserError, fail, user_errors
+from lightning_hydra_template.config.errors import ConfigError, UserError, fail, user_errors
 
 PARAM_TYPES = ("float", "int", "categorical")
 _FINISHED_STATES = ("COMPLETE", "PRUNED")
@@ -139,7 +139,7 @@ def _pruning_callback_class() -> type:
 
 def compose_trial(config_overrides: list[str], trial_dir: Path | None = None) -> DictConfig:
     """Compose the train config as the CLI would, with ``trial_dir`` (if given) as its run directory."""
-    from lightning_hydra_template.utils.compose import compose_run_config
+    from lightning_hydra_template.config.compose import compose_run_config
 
     job_num = int(trial_dir.name) if trial_dir is not None and trial_dir.name.isdigit() else 0
     cfg = compose_run_config(config_overrides, trial_dir, job_num=job_num)
@@ -188,8 +188,8 @@ def run_search(overrides: list[str]) -> int:
     import optuna
     from hydra.utils import instantiate
 
+    from lightning_hydra_template.distributed.sweep import write_status
     from lightning_hydra_template.train import train
-    from lightning_hydra_template.utils.sweep import write_status
 
     base = compose_trial(overrides)
     if "search" not in base:
@@ -264,7 +264,7 @@ def run_search(overrides: list[str]) -> int:
             )
     finally:
         write_results(study, directory, space)
-        from lightning_hydra_template.report import write_report
+        from lightning_hydra_template.distributed.sweep_report import write_report
 
         write_report(directory)
     if stop_error:
@@ -296,8 +296,8 @@ def _print_outcome(study: Any, directory: Path) -> None:
 
 
 def main() -> None:
-    from lightning_hydra_template.utils.entry import check_overrides, make_overrides
-    from lightning_hydra_template.utils.resolvers import register_resolvers
+    from lightning_hydra_template.config.overrides import check_overrides, make_overrides
+    from lightning_hydra_template.config.resolvers import register_resolvers
 
     register_resolvers()
     args = make_overrides() + sys.argv[1:]
@@ -315,7 +315,7 @@ def main() -> None:
 
 
 def _search_spaces() -> list[str]:
-    from lightning_hydra_template.utils.entry import group_options
+    from lightning_hydra_template.config.overrides import group_options
 
     return group_options("hparams_search")
 

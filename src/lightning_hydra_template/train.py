@@ -15,10 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.utils.entry import hydra_entry
-from lightning_hydra_template.utils.errors import ConfigError
-from lightning_hydra_template.utils.secrets import redact, redact_files
-from lightning_hydra_template.utils.validation import validate_config
+from lightning_hydra_template.cli import hydra_entry
+from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.secrets import redact, redact_files
+from lightning_hydra_template.config.validation import validate_config
 
 
 def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
@@ -40,22 +40,24 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.epoch_history import EpochHistory
     from lightning_hydra_template.callbacks.exact_resume import ExactResume
+    from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
-    from lightning_hydra_template.utils.atomic_io import remove_stale_temporaries
-    from lightning_hydra_template.utils.instantiate import instantiate_group
-    from lightning_hydra_template.utils.profiler import default_profiler
-    from lightning_hydra_template.utils.resume import auto_resume_path, check_resume_checkpoint
-    from lightning_hydra_template.utils.runtime import (
-        check_accelerator,
+    from lightning_hydra_template.runs.build import (
         close_loggers,
-        configure_warnings,
-        default_progress,
-        plan_for,
-        route_lightning_logs,
+        default_profiler,
+        instantiate_group,
         without_logger_only_callbacks,
     )
-    from lightning_hydra_template.utils.summary import describe_summary, write_summary
+    from lightning_hydra_template.runs.checkpoint_io import remove_stale_temporaries
+    from lightning_hydra_template.runs.environment import (
+        check_accelerator,
+        configure_warnings,
+        route_lightning_logs,
+    )
+    from lightning_hydra_template.runs.plan import plan_for
+    from lightning_hydra_template.runs.resume import auto_resume_path, check_resume_checkpoint
+    from lightning_hydra_template.runs.summary import describe_summary, write_summary
 
     route_lightning_logs()
     configure_warnings(cfg.extras.get("ignore_warnings", True))

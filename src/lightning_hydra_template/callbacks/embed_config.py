@@ -6,7 +6,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-CONFIG_KEY = "lht_config"
+from lightning_hydra_template.runs.checkpoint import CONFIG_KEY
 
 
 class EmbedConfig(Callback):

@@ -138,3 +138,13 @@ def auto_progress_bar(style: str = "auto", refresh_rate: int = 1, min_interval: 
     if style == "rich" or (style == "auto" and sys.stdout.isatty()):
         return ThrottledRichProgress(refresh_rate=refresh_rate, leave=True, min_interval=min_interval)
     return EpochLineProgress()
+
+
+def default_progress(callbacks: list[Any], trainer_cfg: Any) -> list[Any]:
+    """Without a configured progress display, use the per-epoch lines (never Lightning's tqdm bar)."""
+    if (
+        any(isinstance(cb, ProgressBar) for cb in callbacks)
+        or trainer_cfg.get("enable_progress_bar") is False
+    ):
+        return []
+    return [EpochLineProgress()]

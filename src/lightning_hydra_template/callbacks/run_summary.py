@@ -8,7 +8,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from lightning_hydra_template.utils.run_plan import RunPlan
+from lightning_hydra_template.runs.plan import RunPlan
 
 
 class RunSummary(Callback):

@@ -4,18 +4,16 @@ and a checkpoint on Ctrl-C / SIGTERM / the SLURM pre-timeout signal."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_hydra_template.utils.errors import UserError
+from lightning_hydra_template.config.errors import UserError
+from lightning_hydra_template.distributed.slurm import scontrol_requeue, slurm_requeue_signal
 
 LAST = "last.ckpt"
 
@@ -96,11 +94,6 @@ class Interrupted(Exception):
         return 128 + self.signum
 
 
-def slurm_requeue_signal() -> int | None:
-    """The signal SLURM sends before the time limit (``--signal=USR1@90``), when running under SLURM."""
-    return signal.SIGUSR1 if os.environ.get("SLURM_JOB_ID") else None
-
-
 class GracefulInterrupt(Callback):
     """Ctrl-C, SIGTERM (and SIGUSR1 under SLURM) finish the current step, save ``last.ckpt``
     through the atomic checkpoint IO and stop with exit code 128 + signal (130, 143, 138).
@@ -149,7 +142,7 @@ class GracefulInterrupt(Callback):
         trainer.save_checkpoint(path, weights_only=False)
         requeued = False
         if signum == slurm_requeue_signal() and self.requeue and trainer.is_global_zero:
-            requeued = _scontrol_requeue()
+            requeued = scontrol_requeue()
         raise Interrupted(signum, path, requeued)
 
     def _agreed_signal(self, trainer: Trainer) -> int | None:
@@ -171,20 +164,6 @@ class GracefulInterrupt(Callback):
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, handler)
         self._previous = {}
-
-
-def _scontrol_requeue() -> bool:
-    job = os.environ.get("SLURM_JOB_ID", "")
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    try:
-        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        rank_zero_info(f"could not requeue SLURM job {job}: {err}")
-        return False
-    if result.returncode != 0:
-        rank_zero_info(f"could not requeue SLURM job {job}: {result.stderr.strip()}")
-    return result.returncode == 0
 
 
 def resume_hint(run_dir: str | Path) -> str:

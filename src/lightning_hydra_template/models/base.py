@@ -13,8 +13,8 @@ from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.aggregation import MaxMetric, MinMetric
 
+from lightning_hydra_template.config.plain import to_plain
 from lightning_hydra_template.models.step_buffer import StepBuffer
-from lightning_hydra_template.utils.plain import to_plain
 
 # Scheduler config keys that tell Lightning *when* to step; the rest goes to the scheduler's constructor.
 SCHEDULER_LIGHTNING_KEYS = ("interval", "frequency", "monitor")

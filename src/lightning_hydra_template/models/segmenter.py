@@ -15,8 +15,8 @@ from torchmetrics.classification import (
     MulticlassJaccardIndex,
 )
 
+from lightning_hydra_template.config.plain import to_plain
 from lightning_hydra_template.models.class_outputs import ClassOutputs
-from lightning_hydra_template.utils.plain import to_plain
 
 DEFAULT_LOSS = {"_target_": "lightning_hydra_template.models.losses.CrossEntropyLoss"}
 

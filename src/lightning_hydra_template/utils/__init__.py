@@ -1,1 +1,1 @@
-"""Small helpers that have no better home."""
+"""Generic helpers that know nothing about the template: pure matplotlib figures."""

@@ -5,13 +5,14 @@ Checks skip fields a config does not have, so they serve every task's config.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.utils.errors import ConfigError
+from lightning_hydra_template.config.errors import ConfigError
 
 _ABSENT = object()
 
@@ -181,3 +182,20 @@ def _check_shapes(cfg: DictConfig) -> None:
                 "data.image_size",
                 f"got {size}; allowed: a multiple of {factor} (the U-Net has {len(channels)} levels)",
             )
+
+
+def check_writable(directory: str | Path, field: str = "paths.log_dir") -> None:
+    """The run directory will be created under ``directory``: it must be creatable and writable."""
+    path = Path(directory).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is not a directory" if probe.exists() and not probe.is_dir() else "is not writable"
+        raise ConfigError(
+            field,
+            f"cannot write run directories under {path}: {probe} {why}; "
+            "allowed: a writable directory (set paths.log_dir=... or LHT_LOG_DIR)",
+        )

@@ -1,7 +1,7 @@
 """``make bench``: run every measurement, alternating the compared sides, and write Markdown + JSON.
 
-python -m lightning_hydra_template.bench [--quick] [--repeats N] [--device auto|cpu|cuda]
-                                         [--threads N] [--out bench/results] [--skip startup,data]
+python -m benchmarks [--quick] [--repeats N] [--device auto|cpu|cuda]
+                                         [--threads N] [--out benchmarks/results] [--skip startup,data]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SECTIONS = ("overhead", "data", "startup")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m lightning_hydra_template.bench",
+        prog="python -m benchmarks",
         description="The template against a hand-written PyTorch loop: per-step overhead, data loading, "
         "start-up. Sides alternate; medians and ratios go to Markdown and JSON.",
     )
@@ -36,7 +36,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda if present"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the results")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the results")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 5)
@@ -72,13 +72,13 @@ def median(values: Sequence[float]) -> float:
 
 def _experiments_for_tasks() -> list[str]:
     """Regression and segmentation experiments, when the project has them."""
-    from lightning_hydra_template.utils.entry import group_options
+    from lightning_hydra_template.config.overrides import group_options
 
     return [name for name in group_options("experiment") if "regress" in name or "segment" in name]
 
 
 def bench_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from lightning_hydra_template.bench import overhead as o
+    from benchmarks import overhead as o
 
     device = args.device
     accel = "trainer.accelerator=gpu" if device == "cuda" else "trainer.accelerator=cpu"
@@ -159,7 +159,7 @@ def _ratio_rows(runs: dict[str, list[Any]], base: str, other: str) -> dict[str, 
 
 
 def bench_data(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_hydra_template.bench import data as d
+    from benchmarks import data as d
 
     device = args.device
     inputs, targets = d.digits_train_split()
@@ -188,7 +188,7 @@ def bench_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from lightning_hydra_template.bench import startup as s
+    from benchmarks import startup as s
 
     report: dict[str, Any] = {}
     for flag in ("--help", "--cfg job"):

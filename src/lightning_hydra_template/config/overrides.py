@@ -1,27 +1,19 @@
-"""What both entry points share: the config directory, early override checks, Hydra's main."""
+"""Overrides before Hydra runs: the words make forwards, group options, one-line compose errors, early checks."""
 
 from __future__ import annotations
 
 import difflib
 import os
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from omegaconf import DictConfig
-
-from lightning_hydra_template.utils.errors import UserError, fail, traceback_requested, user_errors
-from lightning_hydra_template.utils.resolvers import register_resolvers
-from lightning_hydra_template.utils.resume import check_writable, resume_arguments, slurm_run_dir_arguments
-from lightning_hydra_template.utils.secrets import load_dotenv, register_override_secrets
-
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+from lightning_hydra_template.config.compose import CONFIG_DIR
+from lightning_hydra_template.config.errors import fail, traceback_requested, user_errors
+from lightning_hydra_template.config.validation import check_writable, validate_config
 
 # Flags that make Hydra print something instead of running: no pre-composition for these.
-_INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
-_MULTIRUN_FLAGS = ("--multirun", "-m")
+INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+MULTIRUN_FLAGS = ("--multirun", "-m")
 
 
 _MAKE_SETTING = re.compile(r"^[A-Z][A-Z0-9_]*=")  # MULTIRUN=1, PYTEST_ARGS=...: make's own variables
@@ -98,8 +90,6 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from lightning_hydra_template.utils.validation import validate_config
-
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             try:
@@ -114,46 +104,3 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
         validate_config(cfg)
         if (log_dir := cfg.get("paths", {}).get("log_dir")) is not None:
             check_writable(log_dir)
-
-
-def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
-    """A console-script ``main`` that checks overrides early, then runs ``task`` under Hydra."""
-    import hydra
-
-    def task_with_clean_errors(cfg: DictConfig) -> Any:
-        from lightning_hydra_template.utils.sweep import in_multirun, run_sweep_job
-
-        if in_multirun():  # a failed job is recorded and the sweep goes on (utils/sweep.py)
-            return run_sweep_job(task, cfg)
-        with user_errors():
-            return task(cfg)
-
-    hydra_main = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
-        task_with_clean_errors
-    )
-
-    def main() -> Any:
-        register_resolvers()
-        sys.argv[1:] = make_overrides() + sys.argv[1:]
-        load_dotenv()  # secrets in ./.env reach the environment, and are masked like any other
-        if config_name == "train":
-            sys.argv[1:] = slurm_run_dir_arguments(resume_arguments(sys.argv[1:]))
-        args = sys.argv[1:]
-        register_override_secrets(args)
-        if not any(a in _INFO_FLAGS or a.split("=")[0] in _INFO_FLAGS for a in args) and not any(
-            a in _MULTIRUN_FLAGS for a in args
-        ):
-            check_overrides(config_name, [a for a in args if not a.startswith("-")])
-        return hydra_main()
-
-    return main
-
-
-__all__ = [
-    "CONFIG_DIR",
-    "UserError",
-    "check_overrides",
-    "explain_compose_error",
-    "group_options",
-    "hydra_entry",
-]

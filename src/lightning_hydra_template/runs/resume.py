@@ -1,5 +1,4 @@
-"""Resuming: ``resume=<run dir>`` on the command line, checks of a checkpoint before fitting from it,
-and run directories that stay the same for a requeued SLURM job.
+"""Resuming: ``resume=<run dir>`` on the command line, and checks of a checkpoint before fitting from it.
 
 Nothing here imports torch at module level: the command-line part runs before Hydra.
 """
@@ -10,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lightning_hydra_template.utils.errors import ConfigError, UserError, fail
+from lightning_hydra_template.config.errors import ConfigError, UserError, fail
 
 RESUME_ARG = "resume"
 CKPT_SUBPATH = Path("checkpoints") / "last.ckpt"
@@ -67,20 +66,6 @@ def _saved_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in loaded]
 
 
-def slurm_run_dir_arguments(args: list[str], task_name: str = "train") -> list[str]:
-    """Under SLURM (one job, not a multirun) the run directory is named after the job id, so a
-    requeued job lands in the same directory and resumes from its ``last.ckpt``."""
-    job = os.environ.get("SLURM_JOB_ID")
-    if not job or any(a in ("--multirun", "-m") for a in args):
-        return args
-    if any(_key(a) == "hydra.run.dir" for a in args):
-        return args
-    array = os.environ.get("SLURM_ARRAY_JOB_ID")
-    name = f"slurm_{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}" if array else f"slurm_{job}"
-    run_dir = f"hydra.run.dir=${{paths.log_dir}}/${{task_name}}/runs/{name}"
-    return [*args, run_dir]
-
-
 def auto_resume_path(run_dir: str | Path, ckpt_path: Any) -> str | None:
     """The checkpoint a requeued SLURM job continues from: its own run directory's ``last.ckpt``."""
     if ckpt_path or not os.environ.get("SLURM_JOB_ID"):
@@ -91,7 +76,7 @@ def auto_resume_path(run_dir: str | Path, ckpt_path: Any) -> str | None:
 
 def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
     """Refuse, with one line, a checkpoint that is missing, corrupt, unsafe, or of another model."""
-    from lightning_hydra_template.utils.checkpoint import load_checkpoint
+    from lightning_hydra_template.runs.checkpoint import CONFIG_KEY, load_checkpoint
 
     if not Path(path).is_file():
         raise ConfigError(
@@ -100,7 +85,7 @@ def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
     checkpoint = load_checkpoint(path)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(getattr(v, "shape", ())) for k, v in checkpoint["state_dict"].items()}
-    stored_target = (checkpoint.get("lht_config") or {}).get("model", {}).get("_target_")
+    stored_target = (checkpoint.get(CONFIG_KEY) or {}).get("model", {}).get("_target_")
     own_target = f"{type(model).__module__}.{type(model).__qualname__}"
     if stored_target and stored_target != own_target:
         raise UserError(
@@ -119,20 +104,3 @@ def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
             "resume it with the config it was trained with (make train resume=<its run dir>)"
         )
     return checkpoint
-
-
-def check_writable(directory: str | Path, field: str = "paths.log_dir") -> None:
-    """The run directory will be created under ``directory``: it must be creatable and writable."""
-    path = Path(directory).expanduser().absolute()
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        why = "is not a directory" if probe.exists() and not probe.is_dir() else "is not writable"
-        raise ConfigError(
-            field,
-            f"cannot write run directories under {path}: {probe} {why}; "
-            "allowed: a writable directory (set paths.log_dir=... or LHT_LOG_DIR)",
-        )

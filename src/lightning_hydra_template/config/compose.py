@@ -7,6 +7,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+
 
 def compose_run_config(
     overrides: Sequence[str],
@@ -22,8 +24,7 @@ def compose_run_config(
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    from lightning_hydra_template.utils.entry import CONFIG_DIR
-    from lightning_hydra_template.utils.resolvers import register_resolvers
+    from lightning_hydra_template.config.resolvers import register_resolvers
 
     register_resolvers()
     GlobalHydra.instance().clear()

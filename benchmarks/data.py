@@ -19,7 +19,7 @@ def digits_train_split(device: str = "cpu") -> tuple[Any, Any]:
 
 def batches_per_second(loader: Any, epochs: int, device: str = "cpu") -> float:
     """Iterate ``epochs`` full epochs of ``loader`` (moving each batch to ``device``, as a Trainer does)."""
-    from lightning_hydra_template.bench.timing import synchronize
+    from benchmarks.timing import synchronize
 
     batches = 0
     start = time.perf_counter()

@@ -16,10 +16,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.utils.compose import compose_run_config
+from lightning_hydra_template.config.compose import compose_run_config
 
 # The template as a user runs it, minus what would print or write outside the benchmark's folder.
-TIMER = "+callbacks.bench_timer._target_=lightning_hydra_template.bench.timing.TrainPhaseTimer"
+TIMER = "+callbacks.bench_timer._target_=benchmarks.timing.TrainPhaseTimer"
 QUIET = ("callbacks.progress_bar.style=lines", "~callbacks.model_summary", "test=false")
 TINY_MLP = ("model/net=mlp", "model.net.hidden_sizes=[128]", "model.net.dropout=0.0")
 
@@ -60,7 +60,7 @@ def run_template(overrides: Sequence[str], workdir: Path) -> SideResult:
     import contextlib
     import io
 
-    from lightning_hydra_template.bench.timing import TrainPhaseTimer
+    from benchmarks.timing import TrainPhaseTimer
     from lightning_hydra_template.train import train
 
     out = Path(tempfile.mkdtemp(prefix="template-", dir=workdir))
@@ -103,7 +103,7 @@ def run_handwritten(overrides: Sequence[str], workdir: Path, device: str = "cpu"
     optimizer state) saved after every epoch."""
     import torch
 
-    from lightning_hydra_template.bench.timing import synchronize
+    from benchmarks.timing import synchronize
 
     out = Path(tempfile.mkdtemp(prefix="hand-", dir=workdir))
     cfg = compose_run_config(overrides, out / "run", log_dir=out)
@@ -151,7 +151,7 @@ def run_barebones(overrides: Sequence[str], workdir: Path, device: str = "cpu") 
     """``Trainer(barebones=True)`` on a LightningModule that holds only the math: Lightning's own floor."""
     import lightning.pytorch as pl
 
-    from lightning_hydra_template.bench.timing import TrainPhaseTimer
+    from benchmarks.timing import TrainPhaseTimer
 
     out = Path(tempfile.mkdtemp(prefix="bare-", dir=workdir))
     cfg = compose_run_config(overrides, out / "run", log_dir=out)

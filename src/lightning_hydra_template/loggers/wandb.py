@@ -1,4 +1,4 @@
-"""Logger factories that need more than a ``_target_``."""
+"""Weights & Biases that never prompts: online with credentials, offline files in the run directory otherwise."""
 
 from __future__ import annotations
 
@@ -57,37 +57,3 @@ def wandb_run_id(save_dir: str | Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(run_id + "\n")
     return run_id
-
-
-def resumable_csv_logger(save_dir: str, name: str = "csv", version: str | int | None = "", **kwargs: Any):
-    """A Lightning ``CSVLogger`` that appends to an existing metrics.csv (a resumed run).
-
-    Lightning's writer deletes an existing metrics.csv and starts with no known columns; this one keeps
-    the file and starts from its header, so the rows of both runs share one table.
-    """
-    import csv
-
-    from lightning.pytorch.loggers import CSVLogger
-    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-    from lightning.pytorch.utilities.rank_zero import rank_zero_only
-
-    class _AppendingWriter(ExperimentWriter):
-        def __init__(self, log_dir: str) -> None:
-            super().__init__(log_dir)
-            if self._fs.isfile(self.metrics_file_path):
-                with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
-                    header = next(csv.reader(handle), [])
-                self.metrics_keys = sorted(set(header))
-
-        def _check_log_dir_exists(self) -> None:
-            pass  # Lightning's version deletes an existing metrics.csv
-
-    class _ResumableCSVLogger(CSVLogger):
-        @property
-        def experiment(self) -> Any:
-            if self._experiment is None and rank_zero_only.rank == 0:  # as rank_zero_experiment
-                self._fs.makedirs(self.root_dir, exist_ok=True)
-                self._experiment = _AppendingWriter(log_dir=self.log_dir)
-            return super().experiment
-
-    return _ResumableCSVLogger(save_dir=save_dir, name=name, version=version, **kwargs)

@@ -24,7 +24,7 @@ import torch
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-from lightning_hydra_template.utils.errors import ConfigError
+from lightning_hydra_template.config.errors import ConfigError
 
 # The module's epoch metrics are torchmetrics objects, synchronised across ranks when computed, and the
 # training loss is reduced explicitly; Lightning cannot see that and warns for every metric.

@@ -10,10 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from lightning_hydra_template.bench.timing import FIRST_STEP_FILE_ENV
+from benchmarks.timing import FIRST_STEP_FILE_ENV
 
 TRAIN = (sys.executable, "-m", "lightning_hydra_template.train")
-PROBE = "+callbacks.first_step._target_=lightning_hydra_template.bench.timing.FirstStepProbe"
+PROBE = "+callbacks.first_step._target_=benchmarks.timing.FirstStepProbe"
 
 
 def _env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.utils.errors import UserError, traceback_requested
+from lightning_hydra_template.config.errors import UserError, traceback_requested
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class SweepReport(Callback):
         self.continue_on_failure = continue_on_failure
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from lightning_hydra_template.report import collect_jobs, write_report
+        from lightning_hydra_template.distributed.sweep_report import collect_jobs, write_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():

@@ -19,7 +19,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_hydra_template.utils.secrets import redact_text_values
+from lightning_hydra_template.config.secrets import redact_text_values
 
 TEMP_MARKER = ".tmp-"  # staged files are named .<target name>.tmp-<pid>-<random>
 

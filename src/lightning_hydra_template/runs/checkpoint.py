@@ -7,8 +7,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from lightning_hydra_template.callbacks.embed_config import CONFIG_KEY
-from lightning_hydra_template.utils.errors import ConfigError, UserError
+from lightning_hydra_template.config.errors import ConfigError, UserError
+
+CONFIG_KEY = "lht_config"  # the checkpoint entry holding the run's resolved, secret-masked config
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The run plan: how many samples, iterations and optimizer steps a run will make.
 
-Pure arithmetic with no Lightning import, so tests can check it against ``trainer.global_step``.
+``plan_run`` is pure arithmetic with no Lightning import, so tests can check it against ``trainer.global_step``.
 Vocabulary: an *iteration* is one mini-batch through forward pass, loss and backward pass; an
 *optimizer step* updates the weights (after ``accumulate_grad_batches`` iterations, and always on
 the last batch of an epoch); gradients are zeroed after every optimizer step, never once per epoch.
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from lightning_hydra_template.config.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -157,4 +160,37 @@ def plan_run(
         total_optimizer_steps=total_steps,
         val_batches=val_batches,
         val_every_n_epochs=check_val_every_n_epoch,
+    )
+
+
+def plan_for(cfg: Any, datamodule: Any, trainer: Any) -> RunPlan:
+    """The run plan for this config, data and Trainer; rejects batch sizes the data cannot fill."""
+    world_size = trainer.world_size
+    train_samples = datamodule.num_samples("train")
+    per_device = train_samples // world_size
+    batch_size = datamodule.resolve_batch_size(world_size)
+    if datamodule.drop_last and batch_size > per_device:
+        raise ConfigError(
+            "data.batch_size",
+            f"{batch_size} is larger than the {per_device} training samples per device, and with "
+            "data.drop_last=true every batch would be dropped; use a batch size <= "
+            f"{per_device} or data.drop_last=false",
+        )
+    tcfg = cfg.trainer
+    overfit = tcfg.get("overfit_batches") or 0
+    return plan_run(
+        train_samples,
+        batch_size,
+        int(tcfg.max_epochs),
+        val_samples=datamodule.num_samples("val"),
+        test_samples=datamodule.num_samples("test"),
+        eval_batch_size=datamodule.resolve_eval_batch_size(world_size),
+        drop_last=bool(datamodule.drop_last),
+        accumulate_grad_batches=int(tcfg.get("accumulate_grad_batches") or 1),
+        world_size=world_size,
+        limit_train_batches=overfit or tcfg.get("limit_train_batches"),
+        limit_val_batches=tcfg.get("limit_val_batches"),
+        max_steps=int(tcfg.get("max_steps") or -1),
+        fast_dev_run=tcfg.get("fast_dev_run") or False,
+        check_val_every_n_epoch=int(tcfg.get("check_val_every_n_epoch") or 1),
     )

@@ -1,0 +1,1 @@
+"""Everything before a run starts: composing the config, resolvers, checks, one-line errors, secret masking."""

@@ -1,0 +1,1 @@
+"""Many processes and many jobs: DDP launching, SLURM, sweep job status and sweep reports."""
