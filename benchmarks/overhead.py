@@ -79,13 +79,12 @@ def _build(cfg: DictConfig, device: Any) -> tuple[Any, Any, Any, Any, Any]:
     from hydra.utils import instantiate
 
     from lightning_hydra_template.models.base import SCHEDULER_LIGHTNING_KEYS
+    from lightning_hydra_template.runs.model_from_data import build_model
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    model = instantiate(
-        cfg.model, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler") or None, _recursive_=False
-    )
+    model = build_model(cfg, datamodule)
     net = model.net.to(device)
     optimizer = instantiate(cfg.optimizer, params=net.parameters())
     scheduler = None

@@ -13,9 +13,11 @@ from lightning_hydra_template.runs.build import instantiate_group
 
 
 def build_model(cfg):
-    return instantiate(
-        cfg.model, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler") or None, _recursive_=False
-    )
+    from lightning_hydra_template.runs.model_from_data import build_model as build
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    return build(cfg, datamodule)
 
 
 def test_every_group_has_options():
@@ -73,11 +75,14 @@ def test_networks_forward_digits(make_cfg, net):
 
 
 @pytest.mark.parametrize("option", group_options("data"))
-def test_data_options_build(make_cfg, option):
-    cfg = make_cfg([f"data={option}"])
+def test_data_options_build(make_cfg, option, tmp_path):
+    from tests.image_data import tiny_image_folder
+
+    extra = tiny_image_folder(tmp_path) if option == "image_folder" else []  # needs files on disk
+    cfg = make_cfg([f"data={option}", *extra])
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    assert datamodule.num_samples("train") > 0
+    assert len(datamodule.train_dataloader()) > 0
 
 
 @pytest.mark.parametrize("option", group_options("callbacks"))

@@ -14,6 +14,7 @@ from PIL import Image
 
 from lightning_hydra_template.eval import evaluate
 from lightning_hydra_template.runs.build import instantiate_group
+from lightning_hydra_template.runs.model_from_data import build_model
 from lightning_hydra_template.train import train
 
 # Shapes shrunk to a few small images so a segmentation run takes about a second.
@@ -52,7 +53,7 @@ def test_new_options_compose_and_instantiate(make_cfg, overrides):
     cfg = make_cfg([*overrides, *(TINY_SHAPES if "shapes" in " ".join(overrides) else ())])
     data = instantiate(cfg.data)
     data.setup()
-    model = instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler"), _recursive_=False)
+    model = build_model(cfg, data)
     inputs, targets = next(iter(data.train_dataloader()))
     loss = model.compute_loss(model(inputs), targets)
     assert loss.ndim == 0 and loss.item() > 0

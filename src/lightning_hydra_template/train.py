@@ -40,6 +40,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.embed_config import EmbedConfig
     from lightning_hydra_template.callbacks.epoch_history import EpochHistory
     from lightning_hydra_template.callbacks.exact_resume import ExactResume
+    from lightning_hydra_template.callbacks.loader_resume import LoaderResume
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
@@ -55,6 +56,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         configure_warnings,
         route_lightning_logs,
     )
+    from lightning_hydra_template.runs.model_from_data import build_model
     from lightning_hydra_template.runs.plan import plan_for
     from lightning_hydra_template.runs.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.runs.summary import describe_summary, write_summary
@@ -67,9 +69,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    model = instantiate(
-        cfg.model, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler") or None, _recursive_=False
-    )
+    model = build_model(cfg, datamodule)  # classes, input shape, class names from the data
 
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
@@ -77,7 +77,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     callbacks = instantiate_group(cfg.get("callbacks"))
     interrupt = GracefulInterrupt()
     callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
-    callbacks += [ExactResume(), interrupt]
+    callbacks += [LoaderResume(), ExactResume(), interrupt]  # loader first: it must not move the restored RNG
     callbacks += default_progress(callbacks, cfg.trainer)
     callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
@@ -88,7 +88,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
 
     plan = plan_for(cfg, datamodule, trainer)
     summary_callback.plan = plan
-    if trainer.is_global_zero:
+    if trainer.is_global_zero and plan is not None:  # None: a training loader without a length
         print(plan.describe(), flush=True)
 
     if cfg.train:
@@ -133,7 +133,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         "samples_per_second": summary_callback.samples_seen * trainer.world_size / fit_seconds
         if fit_seconds
         else 0.0,
-        "plan": plan.as_dict(),
+        "plan": plan.as_dict() if plan is not None else None,
         "history": epoch_rows,  # one row per epoch: train/* and val/* values, global_step, seconds
     }
     if trainer.is_global_zero:

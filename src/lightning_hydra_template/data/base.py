@@ -112,6 +112,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.fit_transforms(arrays)
         self.splits = {name: self.to_tensors(*pair) for name, pair in arrays.items()}
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape, e.g. ``(1, 8, 8)``: the model's input size is taken from it."""
+        self.setup()
+        return tuple(self.splits["train"][0].shape[1:])
+
     def num_samples(self, split: str) -> int:
         self.setup()
         return int(self.splits[split][0].shape[0])

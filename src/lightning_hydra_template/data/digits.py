@@ -14,6 +14,7 @@ class DigitsDataModule(InMemoryDataModule):
 
     stratified = True
     num_classes = 10
+    class_names = tuple(str(digit) for digit in range(10))
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         digits = load_digits()

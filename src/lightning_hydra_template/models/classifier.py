@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch.nn.functional as F
@@ -27,8 +27,10 @@ class ClassifierModule(ClassOutputs):
         label_smoothing: float = 0.0,
         compile: bool | Mapping[str, Any] = False,
         channels_last: bool = False,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names else None  # confusion-matrix labels
         self.label_smoothing = label_smoothing
         super().__init__(
             net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
@@ -36,7 +38,11 @@ class ClassifierModule(ClassOutputs):
         self.add_test_confusion(num_classes)  # plotted by the TaskPlots callback (confusion_matrix.png)
 
     def extra_hparams(self) -> dict[str, Any]:
-        return {"num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+        return {
+            "num_classes": self.num_classes,
+            "label_smoothing": self.label_smoothing,
+            "class_names": self.class_names,
+        }
 
     def build_metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(

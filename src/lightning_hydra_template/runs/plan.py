@@ -32,6 +32,11 @@ class RunPlan:
     total_optimizer_steps: int
     val_batches: int
     val_every_n_epochs: int
+    per_device_samples: int = -1  # training samples each device sees per epoch; -1 = equal shards
+
+    def __post_init__(self) -> None:
+        if self.per_device_samples < 0:
+            object.__setattr__(self, "per_device_samples", self.train_samples // self.world_size)
 
     @property
     def global_batch_size(self) -> int:
@@ -44,7 +49,7 @@ class RunPlan:
     @property
     def regime(self) -> str:
         """Which of the three gradient-descent regimes the batch size gives."""
-        per_device = self.train_samples // self.world_size
+        per_device = self.per_device_samples
         if self.samples_per_optimizer_step == 1:
             return "stochastic gradient descent (one sample per update)"
         if self.batch_size >= per_device and self.accumulate_grad_batches == 1:
@@ -61,7 +66,7 @@ class RunPlan:
             if self.last_batch_size != self.batch_size
             else ""
         )
-        dropped = self.train_samples // self.world_size - self.iterations_per_epoch * self.batch_size
+        dropped = self.per_device_samples - self.iterations_per_epoch * self.batch_size
         if self.drop_last and dropped > 0:
             last = f" ({dropped} samples left out each epoch by drop_last)"
         devices = (
@@ -118,12 +123,24 @@ def plan_run(
     max_steps: int = -1,
     fast_dev_run: bool | int = False,
     check_val_every_n_epoch: int = 1,
+    per_device_samples: int | None = None,
+    batches_per_epoch: int | None = None,
 ) -> RunPlan:
-    """Compute the plan the Lightning Trainer will follow for these settings."""
-    per_device = train_samples // world_size if world_size > 1 else train_samples
+    """Compute the plan the Lightning Trainer will follow for these settings.
+
+    ``per_device_samples`` defaults to equal shards of ``train_samples`` (the in-memory loader's);
+    ``batches_per_epoch``, a loader's own length, wins over the count from samples and batch size
+    (a custom batch sampler may batch differently).
+    """
+    if per_device_samples is not None:
+        per_device = per_device_samples
+    else:
+        per_device = train_samples // world_size if world_size > 1 else train_samples
     full_batches, remainder = divmod(per_device, batch_size)
     iterations = full_batches if drop_last or remainder == 0 else full_batches + 1
     last_batch = batch_size if drop_last or remainder == 0 else remainder
+    if batches_per_epoch is not None and batches_per_epoch != iterations:
+        iterations, last_batch = batches_per_epoch, batch_size
     eval_bs = eval_batch_size or batch_size
     val_per_device = math.ceil(val_samples / world_size)
     val_batches = math.ceil(val_per_device / eval_bs) if val_samples else 0
@@ -160,37 +177,132 @@ def plan_run(
         total_optimizer_steps=total_steps,
         val_batches=val_batches,
         val_every_n_epochs=check_val_every_n_epoch,
+        per_device_samples=per_device,
     )
 
 
-def plan_for(cfg: Any, datamodule: Any, trainer: Any) -> RunPlan:
-    """The run plan for this config, data and Trainer; rejects batch sizes the data cannot fill."""
-    world_size = trainer.world_size
-    train_samples = datamodule.num_samples("train")
-    per_device = train_samples // world_size
-    batch_size = datamodule.resolve_batch_size(world_size)
-    if datamodule.drop_last and batch_size > per_device:
+def plan_for(cfg: Any, datamodule: Any, trainer: Any) -> RunPlan | None:
+    """The run plan for this config, data and Trainer; rejects batch sizes the data cannot fill.
+
+    The template's in-memory datamodules answer from their arrays without building a loader. Any other
+    LightningDataModule is asked for its loaders (built, never iterated, so no worker starts and no
+    loader state moves): ``len(loader)``, ``batch_size``, ``drop_last`` and ``len(dataset)``. A
+    training loader without a length (an ``IterableDataset``) has no plan: None.
+    """
+    from lightning_hydra_template.data.base import InMemoryDataModule
+
+    if isinstance(datamodule, InMemoryDataModule):
+        shape = _in_memory_shape(datamodule, trainer.world_size)
+    else:
+        shape = _loader_shape(datamodule, trainer)
+        if shape is None:
+            return None
+    per_device = shape["per_device_samples"]
+    if shape["drop_last"] and shape["batch_size"] > per_device:
         raise ConfigError(
             "data.batch_size",
-            f"{batch_size} is larger than the {per_device} training samples per device, and with "
+            f"{shape['batch_size']} is larger than the {per_device} training samples per device, and with "
             "data.drop_last=true every batch would be dropped; use a batch size <= "
             f"{per_device} or data.drop_last=false",
         )
     tcfg = cfg.trainer
     overfit = tcfg.get("overfit_batches") or 0
     return plan_run(
-        train_samples,
-        batch_size,
+        shape["train_samples"],
+        shape["batch_size"],
         int(tcfg.max_epochs),
-        val_samples=datamodule.num_samples("val"),
-        test_samples=datamodule.num_samples("test"),
-        eval_batch_size=datamodule.resolve_eval_batch_size(world_size),
-        drop_last=bool(datamodule.drop_last),
+        val_samples=shape["val_samples"],
+        test_samples=shape["test_samples"],
+        eval_batch_size=shape["eval_batch_size"],
+        drop_last=shape["drop_last"],
         accumulate_grad_batches=int(tcfg.get("accumulate_grad_batches") or 1),
-        world_size=world_size,
+        world_size=trainer.world_size,
         limit_train_batches=overfit or tcfg.get("limit_train_batches"),
         limit_val_batches=tcfg.get("limit_val_batches"),
         max_steps=int(tcfg.get("max_steps") or -1),
         fast_dev_run=tcfg.get("fast_dev_run") or False,
         check_val_every_n_epoch=int(tcfg.get("check_val_every_n_epoch") or 1),
+        per_device_samples=per_device,
+        batches_per_epoch=shape.get("batches_per_epoch"),
     )
+
+
+def _in_memory_shape(datamodule: Any, world_size: int) -> dict[str, Any]:
+    train_samples = datamodule.num_samples("train")
+    return {
+        "train_samples": train_samples,
+        "per_device_samples": train_samples // world_size,  # equal shards
+        "batch_size": datamodule.resolve_batch_size(world_size),
+        "drop_last": bool(datamodule.drop_last),
+        "val_samples": datamodule.num_samples("val"),
+        "test_samples": datamodule.num_samples("test"),
+        "eval_batch_size": datamodule.resolve_eval_batch_size(world_size),
+    }
+
+
+def _sized(obj: Any) -> int | None:
+    try:
+        return len(obj)
+    except (TypeError, NotImplementedError):
+        return None
+
+
+def _batching(loader: Any) -> tuple[int | None, bool]:
+    """``(batch_size, drop_last)`` of a DataLoader, also when it was given a batch sampler."""
+    batch_size = getattr(loader, "batch_size", None)
+    drop_last = bool(getattr(loader, "drop_last", False))
+    if batch_size is None:
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        batch_size = getattr(batch_sampler, "batch_size", None)
+        drop_last = bool(getattr(batch_sampler, "drop_last", drop_last))
+    return batch_size, drop_last
+
+
+def _split_samples(datamodule: Any, split: str) -> tuple[int, int | None]:
+    """Samples and batch size of the ``val`` or ``test`` loader; (0, None) when there is none yet."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    if not is_overridden(f"{split}_dataloader", datamodule):
+        return 0, None
+    try:
+        loader = getattr(datamodule, f"{split}_dataloader")()
+    except (AttributeError, KeyError):
+        return 0, None  # e.g. a test dataset that only setup("test") creates; Lightning sets it up later
+    if loader is None or isinstance(loader, (list, tuple, dict)):
+        return 0, None
+    return _sized(getattr(loader, "dataset", None)) or 0, _batching(loader)[0]
+
+
+def _loader_shape(datamodule: Any, trainer: Any) -> dict[str, Any] | None:
+    from torch.utils.data import DistributedSampler
+
+    if getattr(datamodule, "trainer", None) is None:
+        datamodule.trainer = trainer  # as fit() will: loaders may read the rank and the device from it
+    loader = datamodule.train_dataloader()
+    batches = _sized(loader)
+    batch_size, drop_last = _batching(loader)
+    dataset_len = _sized(getattr(loader, "dataset", None))
+    if batches is None or batch_size is None:
+        return None
+    world_size = trainer.world_size
+    sampler = getattr(loader, "sampler", None)
+    if dataset_len is None:
+        dataset_len = batches * batch_size
+    if world_size == 1:
+        per_device = _sized(sampler) or dataset_len
+    elif isinstance(sampler, DistributedSampler):
+        per_device = len(sampler)  # the datamodule shards itself
+    else:  # Lightning adds a DistributedSampler: every device gets ceil(N / devices) samples
+        per_device = math.ceil(dataset_len / world_size)
+    val_samples, val_batch = _split_samples(datamodule, "val")
+    test_samples, _ = _split_samples(datamodule, "test")
+    return {
+        "train_samples": dataset_len,
+        "batches_per_epoch": batches if world_size == 1 else None,
+        "per_device_samples": per_device,
+        "batch_size": int(batch_size),
+        "drop_last": drop_last,
+        "val_samples": val_samples,
+        "test_samples": test_samples,
+        "eval_batch_size": val_batch,
+    }
