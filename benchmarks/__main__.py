@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("overhead", "data", "startup")
+SECTIONS = ("overhead", "data", "images", "startup")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -187,6 +187,49 @@ def bench_data(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def bench_images(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """experiment=image_folder's loader and training against a hand-written DataLoader and loop."""
+    from benchmarks import data_pipeline as p
+
+    accel = "trainer.accelerator=gpu" if args.device == "cuda" else "trainer.accelerator=cpu"
+    per_class, epochs = (60, 1) if args.quick else (600, 3)
+    overrides = p.image_folder_overrides(workdir / "data", per_class, epochs, accel)
+    datamodule = p.template_datamodule(p.compose(overrides, workdir))  # writes the images once
+    loaders = alternate(
+        {
+            "hand": lambda: p.images_per_second(p.hand_loader(datamodule), epochs),
+            "template": lambda: p.images_per_second(datamodule.train_dataloader(), epochs),
+        },
+        args.repeats,
+    )
+    runs = alternate(
+        {
+            "hand": lambda: p.run_hand(overrides, workdir, args.device),
+            "template": lambda: p.run_template(overrides, workdir),
+        },
+        args.repeats,
+        warmup=not args.quick,
+    )
+    hand_ips, template_ips = median(loaders["hand"]), median(loaders["template"])
+    hand_sps = 1000.0 / median([r.step_ms for r in runs["hand"]])
+    template_sps = 1000.0 / median([r.step_ms for r in runs["template"]])
+    return {
+        "num_workers": datamodule.num_workers,
+        "train_images": len(datamodule.datasets["train"]),
+        "batch_size": datamodule.batch_size,
+        "hand_images_per_s": hand_ips,
+        "template_images_per_s": template_ips,
+        "loader_ratio": template_ips / hand_ips,
+        "hand_steps_per_s": hand_sps,
+        "template_steps_per_s": template_sps,
+        "steps_ratio": template_sps / hand_sps,
+        "runs": {
+            "loader": {k: [round(v, 1) for v in vals] for k, vals in loaders.items()},
+            "train_step_ms": {k: [round(r.step_ms, 2) for r in vals] for k, vals in runs.items()},
+        },
+    }
+
+
 def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from benchmarks import startup as s
 
@@ -302,6 +345,23 @@ def to_markdown(results: dict[str, Any]) -> str:
                 f"| {row['dataloader_batches_per_s']:.0f} | {row['speedup']:.1f}x |"
             )
         lines.append("")
+    if images := results.get("images"):
+        lines += [
+            f"## Images on disk: experiment=image_folder, {images['train_images']} training PNGs, "
+            f"batch {images['batch_size']}, {images['num_workers']} DataLoader workers",
+            "",
+            "| what | hand-written | template | template / hand |",
+            "|---|---|---|---|",
+            f"| training loader, images/s | {images['hand_images_per_s']:.0f} "
+            f"| {images['template_images_per_s']:.0f} | {images['loader_ratio']:.3f} |",
+            f"| training, optimizer steps/s | {images['hand_steps_per_s']:.2f} "
+            f"| {images['template_steps_per_s']:.2f} | {images['steps_ratio']:.3f} |",
+            "",
+            "Hand-written: `DataLoader(shuffle=True)` over a dataset that decodes each file and applies the same "
+            "transforms, and a plain training loop with the same network and optimizer. Template: the "
+            "datamodule's `StatefulDataLoader` (seeded per-sample augmentation, resumable) and `train()`.",
+            "",
+        ]
     if startup := results.get("startup"):
         lines += ["## Start-up", "", "| what | seconds | note |", "|---|---|---|"]
         if "first_step_seconds" in startup:
@@ -339,6 +399,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "data" not in args.skip:
             print("data ...", flush=True)
             results["data"] = bench_data(args)
+        if "images" not in args.skip:
+            print("images ...", flush=True)
+            results["images"] = bench_images(args, workdir)
         if "overhead" not in args.skip:
             print("overhead ...", flush=True)
             results["overhead"] = bench_overhead(args, workdir)

@@ -11,7 +11,7 @@ def tiny_image_folder(directory: Path, per_class: int = 12, size: int = 16, work
     return [
         "data=image_folder",
         f"data.root={directory / 'images'}",
-        f"+data.generate={{images_per_class: {per_class}, image_size: {size}, classes: [circle, square, cross]}}",
+        f"data.generate={{images_per_class: {per_class}, image_size: {size}, classes: [circle, square, cross]}}",
         f"data.crop_size={size}",
         "data.batch_size=8",
         f"data.num_workers={workers}",

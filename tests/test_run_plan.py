@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lightning_hydra_template.runs.plan import plan_run
@@ -90,3 +92,67 @@ def test_plan_matches_trainer_global_step(make_cfg, overrides, expected_per_epoc
     assert plan["total_optimizer_steps"] == expected_per_epoch * epochs
     assert summary["global_step"] == plan["total_optimizer_steps"]
     assert summary["epochs_run"] == epochs
+
+
+# A LightningDataModule as Lightning's documentation writes one (tests/docs_datamodule.py): 480 training
+# samples in ordinary DataLoaders; the plan comes from the loaders and the Trainer's settings.
+DOCS_STYLE = [
+    f"hydra.searchpath=[file://{Path(__file__).parent / 'configs'}]",
+    "data=docs_style",
+    "model/net=mlp",
+    "model.num_classes=2",
+    "model.net.in_features=8",
+    "model.net.hidden_sizes=[16]",
+    "~callbacks.early_stopping",
+    "logger=none",
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected_per_epoch", "epochs"),
+    [
+        (["data.batch_size=32", "trainer.max_epochs=2"], 15, 2),
+        (["data.batch_size=100", "trainer.max_epochs=2"], 5, 2),  # the last batch has 80 samples
+        (["data.batch_size=100", "trainer.accumulate_grad_batches=2", "trainer.max_epochs=2"], 3, 2),
+        (["data.batch_size=32", "+trainer.limit_train_batches=4", "trainer.max_epochs=3"], 4, 3),
+    ],
+)
+def test_plan_of_a_plain_datamodule_matches_trainer_global_step(
+    make_cfg, overrides, expected_per_epoch, epochs
+):
+    summary = train(make_cfg([*DOCS_STYLE, *overrides]))
+    plan = summary["plan"]
+    assert (plan["train_samples"], plan["val_samples"]) == (480, 120)
+    assert plan["optimizer_steps_per_epoch"] == expected_per_epoch
+    assert summary["global_step"] == plan["total_optimizer_steps"] == expected_per_epoch * epochs
+    assert summary["epochs_run"] == epochs
+    assert "test/acc" in summary["test"]  # Lightning set up the test stage itself
+    samples_per_epoch = min(480, expected_per_epoch * plan["accumulate_grad_batches"] * plan["batch_size"])
+    assert summary["samples_per_second"] * summary["fit_seconds"] == pytest.approx(samples_per_epoch * epochs)
+
+
+def test_plan_comes_from_the_loaders_not_the_in_memory_api():
+    from omegaconf import OmegaConf
+
+    from lightning_hydra_template.runs.plan import plan_for
+    from tests.docs_datamodule import BlobsDataModule
+
+    class FakeTrainer:
+        world_size = 1
+
+    datamodule = BlobsDataModule(batch_size=50)
+    datamodule.setup("fit")
+    cfg = OmegaConf.create({"trainer": {"max_epochs": 2}})
+    plan = plan_for(cfg, datamodule, FakeTrainer())
+    assert (plan.train_samples, plan.batch_size, plan.iterations_per_epoch, plan.last_batch_size) == (
+        480,
+        50,
+        10,
+        30,
+    )
+    assert (plan.val_samples, plan.val_batches, plan.test_samples) == (120, 3, 0)  # test: set up later
+
+
+def test_fast_dev_run_batch_is_a_full_one():
+    fdr = plan_run(1000, 300, 5, fast_dev_run=True)
+    assert fdr.last_batch_size == 300 and "the last has" not in fdr.describe()

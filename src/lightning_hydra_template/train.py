@@ -44,6 +44,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
+    from lightning_hydra_template.data.resumable_loader import resumable_train_loader
     from lightning_hydra_template.runs.build import (
         close_loggers,
         default_profiler,
@@ -67,7 +68,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = resumable_train_loader(instantiate(cfg.data))  # a plain DataLoader resumes mid-epoch too
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)  # classes, input shape, class names from the data
 

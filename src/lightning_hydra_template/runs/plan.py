@@ -147,6 +147,8 @@ def plan_run(
     epochs = max_epochs
     if fast_dev_run:
         n = 1 if fast_dev_run is True else int(fast_dev_run)
+        if n < iterations:
+            last_batch = batch_size
         iterations, val_batches, epochs = min(iterations, n), min(val_batches, n), 1
     else:
         limited = _limit(iterations, limit_train_batches)
