@@ -192,7 +192,7 @@ def test_image_folder_experiment_fast_dev_run(make_cfg, tmp_path):
             "data.generate.image_size=16",
             "data.crop_size=16",
             "data.num_workers=0",
-            "trainer.fast_dev_run=true",
+            "+trainer.fast_dev_run=true",
             "logger=none",
         ]
     )

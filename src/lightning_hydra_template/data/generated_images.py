@@ -1,6 +1,6 @@
 """A generated image-classification dataset written to disk as PNG files: one shape per image (circle,
 triangle, square or cross) in a random colour, size, position and rotation, on a random shaded, noisy
-background with a few small specks of clutter. The same seed writes the same files."""
+background with a few small specks of clutter. Shapes are lighter than their background. The same seed writes the same files."""
 
 from __future__ import annotations
 
@@ -51,12 +51,10 @@ def shape_mask(name: str, size: int, cy: float, cx: float, radius: float, angle:
 def draw_image(rng: np.random.Generator, name: str, size: int, noise: float) -> np.ndarray:
     """One ``(size, size, 3)`` uint8 image of shape ``name``."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    background = rng.uniform(0.0, 1.0, 3)
-    slope = rng.uniform(-0.3, 0.3, (2, 3))
+    background = rng.uniform(0.0, 0.45, 3)  # a dark colour ...
+    slope = rng.uniform(-0.15, 0.15, (2, 3))
     image = background + yy[..., None] * slope[0] + xx[..., None] * slope[1]
-    colour = rng.uniform(0.0, 1.0, 3)
-    while np.abs(colour - background).sum() < 0.6:  # keep the shape visible
-        colour = rng.uniform(0.0, 1.0, 3)
+    colour = rng.uniform(0.55, 1.0, 3)  # ... under a light one: any hue, the same contrast polarity
     radius = rng.uniform(0.16, 0.34) * size
     cy, cx = rng.uniform(radius + 1, size - 1 - radius, 2)
     image[shape_mask(name, size, cy, cx, radius, rng.uniform(0, 2 * math.pi))] = colour

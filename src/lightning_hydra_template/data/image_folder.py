@@ -208,7 +208,13 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         self.setup()
-        return DataLoader(self.datasets[split], batch_size=self.eval_batch_size, **self._loader_options())
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.eval_batch_size,
+            # its worker seeds too: a resumed run starts these workers once more than an uninterrupted one
+            generator=torch.Generator().manual_seed(self.shuffle_seed),
+            **self._loader_options(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
