@@ -73,7 +73,7 @@ def hand_loader(datamodule: Any) -> Any:
     from torch.utils.data import DataLoader
 
     images = datamodule.images["train"]
-    options = datamodule._loader_options()
+    options = datamodule.loader_options()
     return DataLoader(
         _PlainImages(images.files, images.targets, datamodule.train_transforms),
         batch_size=datamodule.batch_size,

@@ -168,7 +168,7 @@ def test_loader_with_workers_resumes_mid_epoch_with_the_same_crops(flat):
     options = {"train_transforms": AUGMENT, "eval_transforms": [v2.Resize(12), *TO_FLOAT], "num_workers": 2}
     datamodule = _datamodule(flat, **options, val_fraction=0.2, test_fraction=0.2)
     reference, _ = _batches(datamodule.train_dataloader(), range(2))
-    assert len(reference) == 10  # 40 training images / 8, two epochs
+    assert len(reference) == 12  # 42 training images in batches of 8 (the last of 2), two epochs
 
     interrupted = datamodule.train_dataloader()
     before, state = _batches(interrupted, range(2), stop_after=3)

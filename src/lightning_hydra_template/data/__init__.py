@@ -1,1 +1,1 @@
-"""LightningDataModules and the in-memory batch loader they share."""
+"""LightningDataModules: arrays in memory, image files on disk, and the loaders and samplers they share."""

@@ -169,7 +169,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return tuple(eval_image.shape)
 
     # --- loaders ----------------------------------------------------------------------------
-    def _loader_options(self) -> dict[str, Any]:
+    def loader_options(self) -> dict[str, Any]:
+        """DataLoader worker settings, with pin_memory=auto resolved for the device."""
         trainer = getattr(self, "trainer", None)
         pin = self.pin_memory
         if pin == "auto":
@@ -203,7 +204,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
                 drop_last=self.drop_last,
                 # worker seeds drawn from here, not from the global generator that dropout uses
                 generator=torch.Generator().manual_seed(self.shuffle_seed),
-                **self._loader_options(),
+                **self.loader_options(),
             )
 
     def _eval_loader(self, split: str) -> DataLoader:
@@ -213,7 +214,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
             batch_size=self.eval_batch_size,
             # its worker seeds too: a resumed run starts these workers once more than an uninterrupted one
             generator=torch.Generator().manual_seed(self.shuffle_seed),
-            **self._loader_options(),
+            **self.loader_options(),
         )
 
     def val_dataloader(self) -> DataLoader:
