@@ -102,6 +102,6 @@ class ImageFiles(Dataset):
                 image = self.transform(image)
             else:
                 with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
+                    torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed costs ~0.2 ms
                     image = self.transform(image)
         return image.as_subclass(torch.Tensor), self.images.targets[index]
