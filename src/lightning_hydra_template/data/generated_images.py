@@ -29,9 +29,8 @@ def _inside_polygon(dy: np.ndarray, dx: np.ndarray, sides: int, radius: float, a
     return inside
 
 
-def shape_mask(name: str, size: int, cy: float, cx: float, radius: float, angle: float) -> np.ndarray:
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    dy, dx = yy - cy, xx - cx
+def shape_mask(name: str, dy: np.ndarray, dx: np.ndarray, radius: float, angle: float) -> np.ndarray:
+    """Pixels inside shape ``name``; ``dy``, ``dx`` are each pixel's offsets from the shape's centre."""
     if name == "circle":
         return dy**2 + dx**2 <= (0.85 * radius) ** 2  # about the area of the others
     if name == "triangle":
@@ -50,14 +49,14 @@ def shape_mask(name: str, size: int, cy: float, cx: float, radius: float, angle:
 
 def draw_image(rng: np.random.Generator, name: str, size: int, noise: float) -> np.ndarray:
     """One ``(size, size, 3)`` uint8 image of shape ``name``."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     background = rng.uniform(0.0, 0.45, 3)  # a dark colour ...
     slope = rng.uniform(-0.15, 0.15, (2, 3))
-    image = background + yy[..., None] * slope[0] + xx[..., None] * slope[1]
+    image = background + (yy / size)[..., None] * slope[0] + (xx / size)[..., None] * slope[1]
     colour = rng.uniform(0.55, 1.0, 3)  # ... under a light one: any hue, the same contrast polarity
     radius = rng.uniform(0.16, 0.34) * size
     cy, cx = rng.uniform(radius + 1, size - 1 - radius, 2)
-    image[shape_mask(name, size, cy, cx, radius, rng.uniform(0, 2 * math.pi))] = colour
+    image[shape_mask(name, yy - cy, xx - cx, radius, rng.uniform(0, 2 * math.pi))] = colour
     for _ in range(int(rng.integers(0, 4))):  # specks of clutter
         sy, sx = rng.integers(0, size - 3, 2)
         image[sy : sy + 3, sx : sx + 3] = rng.uniform(0.0, 1.0, 3)
