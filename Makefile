@@ -16,6 +16,13 @@ PYTEST_ARGS ?=
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
 TARGETS := help setup train eval sweep search report test test-fast lint format bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
+# The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
+GOAL := $(firstword $(MAKECMDGOALS))
+ifneq ($(GOAL),)
+ifeq ($(filter $(GOAL),$(TARGETS)),)
+$(error make $(GOAL): no such target$(shell $(PYTHON) -c 'import difflib, sys; m = difflib.get_close_matches(sys.argv[1], sys.argv[2:], 1); print(f" (did you mean {m[0]}?)" if m else "")' $(GOAL) $(TARGETS) 2>/dev/null); allowed: $(TARGETS))
+endif
+endif
 # UPPERCASE=value words (MULTIRUN, PYTEST_ARGS, ...) are make's own settings and are not forwarded.
 export LHT_MAKE_OVERRIDES := $(MAKEOVERRIDES)
 HYDRA_FLAGS := $(if $(MULTIRUN),--multirun,)
@@ -70,6 +77,7 @@ clean:  ## remove logs and caches (keeps .venv)
 	rm -rf logs .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
-# Swallow the forwarded overrides so make does not try to build them as targets.
+# Words after a target that are not key=value (e.g. `make train -- --cfg job`) are goals too: they are
+# the target's arguments, so this rule keeps make from building them.
 %:
 	@:

@@ -46,10 +46,9 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
             sys.argv[1:] = slurm_run_dir_arguments(resume_arguments(sys.argv[1:]))
         args = sys.argv[1:]
         register_override_secrets(args)
-        if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args) and not any(
-            a in MULTIRUN_FLAGS for a in args
-        ):
-            check_overrides(config_name, [a for a in args if not a.startswith("-")])
+        if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
+            multirun = any(a in MULTIRUN_FLAGS for a in args)
+            check_overrides(config_name, [a for a in args if not a.startswith("-")], multirun=multirun)
         return hydra_main()
 
     return main
