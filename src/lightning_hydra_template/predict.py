@@ -32,12 +32,10 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("batch_size", f"got {cfg.batch_size!r}; allowed: an integer >= 1")
 
     import lightning.pytorch as pl
-    import torch
     from hydra.utils import instantiate
-    from torch.utils.data import DataLoader, TensorDataset
 
     from lightning_hydra_template.callbacks.progress import default_progress
-    from lightning_hydra_template.deploy.inputs import read_inputs, held_out_inputs
+    from lightning_hydra_template.deploy.inputs import held_out_inputs, read_inputs
     from lightning_hydra_template.deploy.loading import load_trained
     from lightning_hydra_template.deploy.outputs import write_predictions
     from lightning_hydra_template.runs.build import default_profiler
@@ -54,18 +52,14 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     trained = load_trained(cfg.ckpt_path)
-    source = (
-        read_inputs(trained.datamodule, cfg.input) if cfg.input else held_out_inputs(trained.datamodule)
-    )
-    loader = DataLoader(TensorDataset(source.inputs), batch_size=cfg.batch_size, shuffle=False)
+    source = read_inputs(trained.datamodule, cfg.input) if cfg.input else held_out_inputs(trained.datamodule)
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         callbacks=default_progress([], cfg.trainer),
         logger=False,
         **default_profiler(cfg.trainer),
     )
-    batches = trainer.predict(trained.model, dataloaders=loader)
-    predictions = torch.cat(batches) if batches else torch.empty(0)
+    predictions = predict_inputs(trainer, trained.model, source.inputs, cfg.batch_size)
 
     run_dir = Path(cfg.paths.output_dir)
     num_classes = predictions.shape[1] if trained.kind in ("classes", "masks") else 0
@@ -85,6 +79,16 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         print(f"Predicted {len(source.ids)} samples of the {source.source} with {cfg.ckpt_path}")
         print(f"  written to {table}")
     return report
+
+
+def predict_inputs(trainer: Any, model: Any, inputs: Any, batch_size: int) -> Any:
+    """The model's predictions for ``inputs``, batched, on the Trainer's accelerator, in input order."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(inputs), batch_size=batch_size, shuffle=False)
+    batches = trainer.predict(model, dataloaders=loader)
+    return torch.cat(batches) if batches else torch.empty(0)
 
 
 main = hydra_entry("predict", predict)
