@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval sweep search report test test-fast lint format bench clean
+TARGETS := help setup train eval predict export serve sweep search report test test-fast lint format bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 # The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
 GOAL := $(firstword $(MAKECMDGOALS))
@@ -42,6 +42,15 @@ setup: $(STAMP)  ## create .venv from uv.lock (done by every other target)
 
 train: $(STAMP)  ## train: make train experiment=baseline [overrides...] [MULTIRUN=1]
 	@$(RUN) -m lightning_hydra_template.train $(HYDRA_FLAGS) $(ARGS)
+
+predict: $(STAMP)  ## predict with a checkpoint: make predict ckpt_path=<ckpt> [input=<file>] [output_format=parquet]
+	@$(RUN) -m lightning_hydra_template.predict $(ARGS)
+
+export: $(STAMP)  ## export the network: make export ckpt_path=<ckpt> format=onnx|pt2
+	@$(RUN) -m lightning_hydra_template.export $(ARGS)
+
+serve: $(STAMP)  ## HTTP service on localhost: make serve ckpt_path=<ckpt|model.onnx|model.pt2> [port=8000]
+	@$(RUN) -m lightning_hydra_template.serve $(ARGS)
 
 sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
 	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("overhead", "data", "startup")
+SECTIONS = ("overhead", "data", "startup", "deploy")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -214,6 +214,50 @@ def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return report
 
 
+def bench_deploy(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """make predict's loop vs a hand-written inference_mode loop; ONNX (onnxruntime) vs eager latency."""
+    from benchmarks import deploy as d
+    from lightning_hydra_template.deploy.export import export_trained, exported_runner
+    from lightning_hydra_template.deploy.inputs import held_out_inputs
+    from lightning_hydra_template.deploy.loading import load_trained
+
+    trained = load_trained(d.trained_checkpoint(workdir, epochs=1))
+    model = trained.model
+    test_inputs = held_out_inputs(trained.datamodule).inputs
+    copies = 4 if args.quick else 80  # the 270 test digits, repeated: about 1k / 22k samples
+    inputs = test_inputs.repeat(copies, 1, 1, 1)
+    runs = alternate(
+        {
+            "template": lambda: d.samples_per_second(d.template_predict(model, inputs, 256), len(inputs)),
+            "hand": lambda: d.samples_per_second(d.hand_predict(model, inputs, 256), len(inputs)),
+        },
+        args.repeats,
+        warmup=True,
+    )
+    report: dict[str, Any] = {
+        "predict_samples": len(inputs),
+        "template_samples_per_s": median(runs["template"]),
+        "hand_samples_per_s": median(runs["hand"]),
+    }
+    report["predict_ratio"] = report["hand_samples_per_s"] / report["template_samples_per_s"]
+    path, _ = export_trained(trained, "onnx", workdir, test_inputs[:64].float(), tolerance=1e-4)
+    onnx = exported_runner(path, "onnx")
+    calls = 20 if args.quick else 300
+    for batch in (1, 64):
+        x = test_inputs[:batch].contiguous()
+        eager = lambda x=x: d.hand_predict(model, x, len(x))()  # noqa: E731
+        exported = lambda x=x: onnx(x.numpy())  # noqa: E731
+        lat = alternate(
+            {
+                "eager": lambda e=eager: d.latency_ms(e, calls),
+                "onnx": lambda o=exported: d.latency_ms(o, calls),
+            },
+            args.repeats,
+        )
+        report[f"batch_{batch}"] = {"eager_ms": median(lat["eager"]), "onnx_ms": median(lat["onnx"])}
+    return report
+
+
 def environment(args: argparse.Namespace) -> dict[str, Any]:
     import os
 
@@ -314,6 +358,23 @@ def to_markdown(results: dict[str, Any]) -> str:
             torch_note = "imports torch" if startup[f"{key}_imports_torch"] else "no torch import"
             lines.append(f"| {label} | {startup[f'{key}_seconds']:.2f} | {torch_note} |")
         lines.append("")
+    if deploy := results.get("deploy"):
+        lines += [
+            "## Predict and export",
+            "",
+            f"`make predict`'s loop (Trainer.predict) vs a hand-written `torch.inference_mode()` loop over "
+            f"{deploy['predict_samples']} digits at batch 256: {deploy['template_samples_per_s']:,.0f} vs "
+            f"{deploy['hand_samples_per_s']:,.0f} samples/s ({deploy['predict_ratio']:.2f}x).",
+            "",
+            "| batch | eager PyTorch ms | ONNX Runtime (CPU) ms | ONNX samples/s |",
+            "|---|---|---|---|",
+        ]
+        for batch in (1, 64):
+            row = deploy[f"batch_{batch}"]
+            lines.append(
+                f"| {batch} | {row['eager_ms']:.3f} | {row['onnx_ms']:.3f} | {batch / row['onnx_ms'] * 1000:,.0f} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -342,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "overhead" not in args.skip:
             print("overhead ...", flush=True)
             results["overhead"] = bench_overhead(args, workdir)
+        if "deploy" not in args.skip:
+            print("predict and export ...", flush=True)
+            results["deploy"] = bench_deploy(args, workdir)
     results["seconds"] = time.time() - results["started"]
     markdown = to_markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)

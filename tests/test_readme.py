@@ -23,6 +23,7 @@ RUN_ELSEWHERE = {
     "make search hparams_search=digits_mlp": "tests/test_search.py::test_two_workers_share_one_sqlite_study_without_duplicates (fewer trials)",
     "make train experiment=my_run": "test_own_experiment_recipe_composes below (the README's file, in a copy of configs/)",
     "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
+    "make serve": "serves until stopped: tests/test_deploy.py::test_service_answers_like_make_predict",
 }
 
 
@@ -106,6 +107,15 @@ def test_readme_commands_run_verbatim(tmp_path, commands):
 
 def check_outcome(command: str, result: subprocess.CompletedProcess[str], log_dir: Path) -> None:
     """What each README command promises, checked on what it wrote."""
+    if command.startswith("make predict"):
+        table = runs(log_dir, "predict")[-1] / "predictions.csv"
+        assert len(table.read_text().splitlines()) == 1 + 270  # a header and one row per test digit
+        return
+    if command.startswith("make export"):
+        exported = runs(log_dir, "export")[-1] / "model.onnx"
+        assert exported.is_file() and exported.with_name("model.onnx.json").is_file()
+        assert "parity on 64 test inputs" in result.stdout
+        return
     if command.startswith("make eval"):
         report = json.loads((runs(log_dir, "eval")[-1] / "metrics.json").read_text())
         trained = json.loads((Path(report["ckpt_path"]).parents[1] / "summary.json").read_text())

@@ -95,6 +95,11 @@ class InMemoryDataModule(pl.LightningDataModule):
     def fit_transforms(self, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Hook for scaling fitted on the training split; modifies ``splits`` in place."""
 
+    def transform_inputs(self, raw: np.ndarray) -> np.ndarray:
+        """New inputs, shaped and scaled like :meth:`load_arrays`' inputs, as the model sees them
+        (``make predict input=x.npy``): the input half of :meth:`fit_transforms`, after :meth:`setup`."""
+        return raw
+
     # --- Lightning hooks --------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -43,9 +43,12 @@ class DiabetesDataModule(InMemoryDataModule):
             self.target_std = float(targets.std()) or 1.0
         for name, (x, y) in splits.items():
             splits[name] = (
-                ((x - self.feature_mean) / self.feature_std).astype(np.float32),
+                self.transform_inputs(x),
                 ((y - self.target_mean) / self.target_std).astype(np.float32),
             )
+
+    def transform_inputs(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.feature_mean) / self.feature_std).astype(np.float32)
 
     def inverse_transform_targets(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Scaled targets or predictions back in the original units."""

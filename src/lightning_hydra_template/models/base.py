@@ -28,6 +28,9 @@ class TaskModule(pl.LightningModule):
     """
 
     best_metric: tuple[str, str] = ("loss", "min")  # (metric name without stage, "min" | "max")
+    # How `make predict` writes predictions: "classes" (probabilities per class), "masks" (class
+    # probabilities per pixel) or "values" (one column per output).
+    prediction_kind = "values"
 
     def __init__(
         self,
@@ -132,8 +135,12 @@ class TaskModule(pl.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
 
+    def predictions(self, outputs: Tensor) -> Tensor:
+        """What a prediction reports for the network's raw outputs (``make predict``, exported models)."""
+        return outputs
+
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self(batch[0])
+        return self.predictions(self(batch[0]))
 
     # --- epoch ends: compute, log, reset ----------------------------------------------------
     def on_train_epoch_start(self) -> None:

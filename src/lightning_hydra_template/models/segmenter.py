@@ -31,6 +31,7 @@ class SegmenterModule(ClassOutputs):
 
     best_metric = ("miou", "max")
     plot_kind = "segmentation"
+    prediction_kind = "masks"
 
     def __init__(
         self,
@@ -71,9 +72,9 @@ class SegmenterModule(ClassOutputs):
     def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return self.criterion(outputs, targets)
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        """Predicted class per pixel, ``(N, H, W)``."""
-        return self(batch[0]).argmax(dim=1)
+    def predictions(self, outputs: Tensor) -> Tensor:
+        """Class probabilities per pixel, ``(N, C, H, W)``; their argmax over dim 1 is the mask."""
+        return outputs.softmax(dim=1)
 
     def plot_arrays(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """Images, true and predicted masks, for the segmentation grid."""
