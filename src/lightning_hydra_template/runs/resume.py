@@ -66,12 +66,37 @@ def _saved_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in loaded]
 
 
-def auto_resume_path(run_dir: str | Path, ckpt_path: Any) -> str | None:
-    """The checkpoint a requeued SLURM job continues from: its own run directory's ``last.ckpt``."""
+def auto_resume_path(run_dir: str | Path, ckpt_path: Any, overrides: list[str] | None = None) -> str | None:
+    """The checkpoint a requeued SLURM job continues from: ``last.ckpt`` of its own run directory.
+
+    Only a directory that belongs to this very job and command is continued: the one
+    ``slurm_run_dir_arguments`` named after the job and ``overrides`` (by default the task overrides
+    Hydra recorded), or a multirun job's directory (a launcher such as submitit requeues the same job
+    into it). Any other directory, e.g. one given as ``hydra.run.dir``, starts afresh: continue it
+    with ``resume=<run dir>``.
+    """
     if ckpt_path or not os.environ.get("SLURM_JOB_ID"):
         return ckpt_path or None
+    if not _own_slurm_directory(Path(run_dir), overrides):
+        return None
     candidate = Path(run_dir) / CKPT_SUBPATH
     return str(candidate) if candidate.is_file() else None
+
+
+def _own_slurm_directory(run_dir: Path, overrides: list[str] | None) -> bool:
+    from lightning_hydra_template.distributed.slurm import slurm_run_name
+
+    if overrides is None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if not HydraConfig.initialized():
+            return False
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return True
+        overrides = [str(o) for o in hydra_cfg.overrides.task]
+    return run_dir.name == slurm_run_name(overrides)
 
 
 def check_resume_checkpoint(path: str | Path, model: Any) -> dict[str, Any]:
