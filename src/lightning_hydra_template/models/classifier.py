@@ -17,6 +17,7 @@ class ClassifierModule(ClassOutputs):
     """Tracks the best validation accuracy across epochs as ``val/acc_best``."""
 
     best_metric = ("acc", "max")
+    metric_names = ("acc", "f1")
 
     def __init__(
         self,
@@ -50,6 +51,6 @@ class ClassifierModule(ClassOutputs):
     def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Class probabilities."""
-        return self(batch[0]).softmax(dim=1)
+        return self(self.split_batch(batch)[0]).softmax(dim=1)
