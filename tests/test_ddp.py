@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lightning_hydra_template.train import train
 from tests.conftest import run_module
@@ -126,3 +127,32 @@ def test_eval_shards_cover_every_sample_exactly_once(num_samples: int) -> None:
         loader = InMemoryLoader((ids,), batch_size=64, rank=rank, world_size=2, even_shards=False)
         seen += [int(i) for (batch,) in loader for i in batch]
     assert sorted(seen) == list(range(num_samples))
+
+
+@pytest.mark.slow
+def test_ddp_ranks_end_with_the_same_parameters_and_buffers(tmp_path: Path) -> None:
+    """The CNN's BatchNorm running statistics are buffers: every rank must validate, and end with,
+    the model the checkpoint holds. Budget: ~30-60 s (2 processes, 4 steps)."""
+    ranks = tmp_path / "ranks"
+    args = [
+        "trainer=ddp_cpu",
+        "model/net=cnn",
+        "data.batch_size=32",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4",
+        "test=false",
+        "logger=none",
+        *CLI,
+        "+callbacks.rank_state._target_=tests.components.RankState",
+        f"+callbacks.rank_state.directory={ranks}",
+    ]
+    repo = Path(__file__).resolve().parents[1]
+    result = run_module(
+        "lightning_hydra_template.train", args, tmp_path, env={"PYTHONPATH": str(repo)}, timeout=500
+    )
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    first, second = (torch.load(ranks / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert first.keys() == second.keys()
+    assert any(name.endswith("running_mean") for name in first)
+    differ = [name for name in first if not torch.equal(first[name], second[name])]
+    assert not differ, f"ranks differ in {differ}"

@@ -26,6 +26,7 @@ from lightning_hydra_template.deploy.loading import load_trained
 from lightning_hydra_template.deploy.predictor import Predictor
 from lightning_hydra_template.deploy.service import RequestError, decode_samples
 from lightning_hydra_template.export import export
+from lightning_hydra_template.models.forward import NetForward
 from lightning_hydra_template.predict import predict
 from lightning_hydra_template.train import train
 from tests.conftest import clean_env, compose_config, run_module
@@ -135,8 +136,9 @@ def test_export_parity_dynamic_batch_and_metadata(checkpoints, tmp_path, fmt) ->
 
 def test_export_of_a_compiled_regressor(checkpoints, tmp_path) -> None:
     trained = load_trained(checkpoints["regressor"])
-    trained.model.hparams.compile = True
+    trained.model.net_forward = NetForward(compile=True, channels_last=True)
     trained.model.setup("predict")  # compiles the network as a training run would
+    assert trained.model.net_forward.compiled is not None
     inputs = held_out_inputs(trained.datamodule, limit=8).inputs
     path, parity = export_trained(trained, "pt2", tmp_path, inputs, 1e-4)
     assert path.is_file() and parity.ok

@@ -94,13 +94,13 @@ def test_buffered_training_metrics_equal_per_step_updates():
             reference.update(outputs.argmax(dim=1), targets)
             loss_sum += model.compute_loss(outputs, targets) * targets.shape[0]
             count += targets.shape[0]
-    model._flush_train_steps()
+    model.flush_running_state()
     buffered = model.train_metrics.compute()
     expected = reference.compute()
     assert buffered["train/acc"] == expected["acc"]
     assert buffered["train/f1"] == expected["f1"]
-    assert count == model._train_count == 7 * 24
-    assert float(model._train_loss_sum / model._train_count) == pytest.approx(
+    assert count == model.train_loss.count == 7 * 24
+    assert float(model.train_loss.total / model.train_loss.count) == pytest.approx(
         float(loss_sum / count), rel=1e-12
     )
 
@@ -199,7 +199,7 @@ def test_compiled_and_plain_modules_share_checkpoint_keys():
     compiled = ClassifierModule(net=MLP, optimizer=ADAM, compile=True)
     compiled.setup("fit")
     plain = ClassifierModule(net=MLP, optimizer=ADAM)
-    assert "_compiled_net" in compiled.__dict__
+    assert compiled.net_forward.compiled is not None
     assert compiled.state_dict().keys() == plain.state_dict().keys()
     plain.load_state_dict(compiled.state_dict())  # strict: raises on any key mismatch
     compiled.load_state_dict(plain.state_dict())

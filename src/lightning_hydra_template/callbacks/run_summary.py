@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities.data import extract_batch_size
 
 from lightning_hydra_template.runs.plan import RunPlan
 
@@ -37,7 +38,7 @@ class RunSummary(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self.samples_seen += len(batch[0])
+        self.samples_seen += extract_batch_size(batch)  # tuple or dict batches
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # after the module's on_validation_epoch_end has logged this epoch's values

@@ -1,6 +1,8 @@
 """Early, typed checks of a composed config: each failure names the field and what is allowed.
 
-Checks skip fields a config does not have, so they serve every task's config.
+Checks skip fields a config does not have, so they serve every task's config. This module knows only
+the generic fields (seed, monitor, optimizer, scheduler, trainer, callbacks, paths); the classes named by
+``data._target_`` and ``model._target_`` check their own fields in a ``check_config`` classmethod.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -31,7 +33,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-Check = tuple[str, Callable[[Any], bool], str, bool]  # (field, predicate, what is allowed, nullable)
+class Check(NamedTuple):
+    """A rule for one field: ``ok(value)`` must hold; ``allowed`` says what does; null passes when ``nullable``."""
+
+    field: str
+    ok: Callable[[Any], bool]
+    allowed: str
+    nullable: bool = False
+
+
+# for the components' check_config hooks
+is_int = _is_int
+is_number = _is_number
+
 
 CHECKS: list[Check] = [
     ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (or null for no seeding)", True),
@@ -46,24 +60,6 @@ CHECKS: list[Check] = [
         False,
     ),
     ("monitor.mode", lambda v: v in ("min", "max"), "min or max", False),
-    (
-        "data.batch_size",
-        lambda v: (_is_int(v) and v >= 1) or v == "full",
-        'an integer >= 1, or "full" for the whole training split',
-        False,
-    ),
-    ("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1 (or null)", True),
-    (
-        "data.val_fraction",
-        lambda v: _is_number(v) and 0 < v < 1,
-        "a number between 0 and 1 (exclusive)",
-        False,
-    ),
-    ("data.test_fraction", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)", False),
-    ("data.drop_last", lambda v: isinstance(v, bool), "true or false", False),
-    ("data.shuffle", lambda v: isinstance(v, bool), "true or false", False),
-    ("data.on_device", lambda v: v in (True, False, "auto"), "auto, true or false", True),
-    ("model.channels_last", lambda v: isinstance(v, bool), "true or false", True),
     ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0", False),
     ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
     ("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)", False),
@@ -92,14 +88,6 @@ CHECKS: list[Check] = [
         False,
     ),
     ("callbacks.plots.num_images", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
-    ("data.num_samples", lambda v: _is_int(v) and v >= 10, "an integer >= 10", False),
-    ("data.image_size", lambda v: _is_int(v) and v >= 8, "an integer >= 8", False),
-    ("data.min_shapes", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
-    ("data.min_radius", lambda v: _is_int(v) and v >= 1, "an integer >= 1", False),
-    ("data.noise", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
-    ("model.loss.ce_weight", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
-    ("model.loss.dice_weight", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
-    ("model.loss.smooth", lambda v: _is_number(v) and v >= 0, "a number >= 0", False),
     ("trainer.precision", lambda v: str(v) in PRECISIONS, ", ".join(PRECISIONS), False),
     ("trainer.accelerator", lambda v: v in ACCELERATORS, ", ".join(ACCELERATORS), False),
     (
@@ -118,9 +106,9 @@ def _get(cfg: DictConfig, field: str) -> Any:
     return value
 
 
-def validate_config(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for the first field that is not allowed."""
-    for field, ok, allowed, nullable in CHECKS:
+def check_fields(cfg: DictConfig, checks: Iterable[tuple[str, Callable[[Any], bool], str, bool]]) -> None:
+    """Raise :class:`ConfigError` for the first of ``checks`` whose field ``cfg`` has and does not allow."""
+    for field, ok, allowed, nullable in checks:
         try:
             value = _get(cfg, field)
         except Exception:  # an interpolation that cannot resolve yet (e.g. ${hydra:...} outside a run)
@@ -129,11 +117,43 @@ def validate_config(cfg: DictConfig) -> None:
             continue
         if value is None or not ok(value):
             raise ConfigError(field, f"got {value!r}; allowed: {allowed}")
-    _check_split_fractions(cfg)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for the first field that is not allowed: generic fields first (no
+    heavy import), then the data and model classes' own ``check_config``."""
+    check_fields(cfg, CHECKS)
     _check_scheduler(cfg)
     _check_checkpoint_path(cfg)
-    _check_shapes(cfg)
     validate_values(cfg)
+    check_components(cfg)
+
+
+COMPONENTS = ("data", "model")  # config sections whose ``_target_`` class may check the config
+
+
+def check_components(cfg: DictConfig) -> None:
+    """Call ``check_config(cfg)`` of the classes named by ``data._target_`` and ``model._target_``.
+
+    The hook gets the whole config (a model may check a data field it depends on) and raises
+    :class:`ConfigError`. A class without the hook, e.g. a plain ``LightningDataModule``, is not checked.
+    """
+    from hydra.utils import get_object
+
+    for section in COMPONENTS:
+        target = OmegaConf.select(cfg, f"{section}._target_", default=None, throw_on_missing=False)
+        if not isinstance(target, str):
+            continue
+        try:
+            component = get_object(target)
+        except Exception as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(
+                f"{section}._target_", f"cannot import {target!r} ({reason}); allowed: an importable class"
+            ) from err
+        hook = getattr(component, "check_config", None)
+        if callable(hook):
+            hook(cfg)
 
 
 def _check_checkpoint_path(cfg: DictConfig) -> None:
@@ -147,45 +167,10 @@ def _check_checkpoint_path(cfg: DictConfig) -> None:
         raise ConfigError("ckpt_path", f"no checkpoint file at {path}")
 
 
-def _check_split_fractions(cfg: DictConfig) -> None:
-    val = OmegaConf.select(cfg, "data.val_fraction", default=None)
-    test = OmegaConf.select(cfg, "data.test_fraction", default=None)
-    if _is_number(val) and _is_number(test) and val + test >= 1:
-        raise ConfigError(
-            "data.val_fraction",
-            f"val_fraction {val} + test_fraction {test} = {val + test:g} leaves no training data; their sum must be < 1",
-        )
-
-
 def _check_scheduler(cfg: DictConfig) -> None:
     interval = OmegaConf.select(cfg, "scheduler.interval", default=None)
     if interval is not None and interval not in ("epoch", "step"):
         raise ConfigError("scheduler.interval", f"got {interval!r}; allowed: epoch, step")
-
-
-def _check_shapes(cfg: DictConfig) -> None:
-    """Generated-shapes data: sizes that fit the image and the U-Net's downsampling."""
-    size = OmegaConf.select(cfg, "data.image_size", default=None)
-    if not _is_int(size):
-        return
-    sel = lambda field: OmegaConf.select(cfg, field, default=None)  # noqa: E731
-    low, high = sel("data.min_shapes"), sel("data.max_shapes")
-    if _is_int(low) and _is_int(high) and high < low:
-        raise ConfigError("data.max_shapes", f"got {high}; allowed: an integer >= data.min_shapes ({low})")
-    low, high = sel("data.min_radius"), sel("data.max_radius")
-    if _is_int(low) and _is_int(high) and not (low <= high and 2 * high + 2 < size):
-        raise ConfigError(
-            "data.max_radius",
-            f"got {high}; allowed: an integer >= data.min_radius ({low}) with 2 * max_radius + 2 < image_size ({size})",
-        )
-    channels = sel("model.net.channels")
-    if channels is not None and len(channels) >= 1:
-        factor = 2 ** (len(channels) - 1)
-        if size % factor:
-            raise ConfigError(
-                "data.image_size",
-                f"got {size}; allowed: a multiple of {factor} (the U-Net has {len(channels)} levels)",
-            )
 
 
 def check_writable(

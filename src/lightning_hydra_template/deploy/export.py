@@ -43,7 +43,10 @@ class PredictionNetwork(nn.Module):
 def exportable(model: Any) -> PredictionNetwork:
     """An eval-mode, uncompiled, contiguous-memory copy of the model's prediction path on the CPU."""
     model = model.to("cpu").eval()
-    model.__dict__.pop("_compiled_net", None)  # torch.compile'd forwards are exported from the plain network
+    forward = getattr(model, "net_forward", None)  # TaskModule's compile / channels-last wrapper
+    if forward is not None:
+        forward.compiled = None  # torch.compile'd forwards are exported from the plain network
+        forward.channels_last = False
     model.net.to(memory_format=torch.contiguous_format)
     return PredictionNetwork(model).eval()
 

@@ -18,6 +18,7 @@ class ClassifierModule(ClassOutputs):
 
     best_metric = ("acc", "max")
     prediction_kind = "classes"
+    metric_names = ("acc", "f1")
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ class RegressorModule(TaskModule):
     """
 
     best_metric = ("r2", "max")
+    metric_names = ("mae", "rmse", "r2")
     plot_kind = "regression"
 
     def __init__(
