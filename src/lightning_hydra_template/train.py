@@ -19,8 +19,10 @@ from lightning_hydra_template.cli import hydra_entry
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.secrets import redact, redact_files
 from lightning_hydra_template.config.validation import validate_config
+from lightning_hydra_template.runs.output_log import log_printed_output
 
 
+@log_printed_output  # train.log keeps the plan, epoch lines, summary and resume hint
 def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Run one training job described by ``cfg``; returns the summary (also written as summary.json).
 
