@@ -123,11 +123,8 @@ def test_the_index_does_not_import_torch(logs):
 
 @pytest.mark.slow
 def test_a_real_run_is_indexed(tmp_path):
-    done = run_module(
-        "lightning_hydra_template.train",
-        ["trainer.max_epochs=1", "model/net=mlp", "callbacks.progress_bar.style=lines", "optimizer=sgd"],
-        cwd=tmp_path,
-    )
+    args = ["trainer.max_epochs=1", "model/net=mlp", "callbacks.progress_bar.style=lines", "optimizer=sgd"]
+    done = run_module("lightning_hydra_template.train", args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     listed = run_module("lightning_hydra_template.runs_index", [], cwd=tmp_path)
     line = listed.stdout.splitlines()[1]
@@ -135,4 +132,4 @@ def test_a_real_run_is_indexed(tmp_path):
     columns = re.split(r"\s{2,}", line)
     assert columns[2:4] == ["completed", f"val/acc {summary['best_value']:.4f}"]
     assert columns[4].startswith(f"test/acc {summary['test']['test/acc']:.4f}")
-    assert columns[-2:] == ["optimizer=sgd", str(Path(summary["run_dir"]).relative_to(tmp_path / "logs"))]
+    assert columns[-2:] == [" ".join(args), str(Path(summary["run_dir"]).relative_to(tmp_path / "logs"))]
