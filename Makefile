@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval predict export serve sweep search report test test-fast lint format bench clean
+TARGETS := help setup train eval predict export serve sweep search report runs test test-fast lint format bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 # The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
 GOAL := $(firstword $(MAKECMDGOALS))
@@ -60,6 +60,9 @@ search: $(STAMP)  ## Optuna search: make search hparams_search=digits_mlp [searc
 
 report: $(STAMP)  ## sweep report: make report sweep=logs/train/multiruns/<dir> (default: the newest sweep)
 	@$(RUN) -m lightning_hydra_template.report $(ARGS)
+
+runs: $(STAMP)  ## list runs under logs/: make runs [experiment=baseline status=completed] [compare=<dir1>,<dir2>]
+	@$(RUN) -m lightning_hydra_template.runs_index $(ARGS)
 
 eval: $(STAMP)  ## test a checkpoint: make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
 	@$(RUN) -m lightning_hydra_template.eval $(ARGS)

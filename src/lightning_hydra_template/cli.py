@@ -26,6 +26,7 @@ from lightning_hydra_template.config.secrets import (
     register_override_secrets,
 )
 from lightning_hydra_template.distributed.slurm import slurm_run_dir_arguments
+from lightning_hydra_template.runs.provenance import remember_command_line
 from lightning_hydra_template.runs.resume import resume_arguments
 
 
@@ -49,7 +50,9 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
 
     def main() -> Any:
         register_resolvers()
-        sys.argv[1:] = make_overrides() + sys.argv[1:]
+        typed, made = list(sys.argv), make_overrides()
+        remember_command_line(typed, made)
+        sys.argv[1:] = made + sys.argv[1:]
         load_dotenv()  # secrets in ./.env reach the environment, and are masked like any other
         if config_name == "train":
             sys.argv[1:] = slurm_run_dir_arguments(resume_arguments(sys.argv[1:]))

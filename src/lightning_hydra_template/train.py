@@ -19,8 +19,10 @@ from lightning_hydra_template.cli import hydra_entry
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.secrets import redact, redact_files
 from lightning_hydra_template.config.validation import validate_config
+from lightning_hydra_template.runs.output_log import log_printed_output
 
 
+@log_printed_output  # train.log keeps the plan, epoch lines, summary and resume hint
 def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Run one training job described by ``cfg``; returns the summary (also written as summary.json).
 
@@ -43,6 +45,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
     from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
+    from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.runs.build import (
         close_loggers,
         default_profiler,
@@ -56,6 +59,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         route_lightning_logs,
     )
     from lightning_hydra_template.runs.plan import plan_for
+    from lightning_hydra_template.runs.provenance import record_provenance
     from lightning_hydra_template.runs.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.runs.summary import describe_summary, write_summary
 
@@ -90,6 +94,8 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     summary_callback.plan = plan
     if trainer.is_global_zero:
         print(plan.describe(), flush=True)
+    provenance = record_provenance(run_dir) if trainer.is_global_zero else []
+    hyperparameters = hyperparameters_for(loggers, cfg, plan, provenance)
 
     if cfg.train:
         remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
@@ -115,6 +121,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
+    log_final_metrics(loggers, hyperparameters, cfg.monitor.metric, summary_callback.best_value, test_metrics)
     close_loggers(loggers)
     fit_seconds = summary_callback.fit_seconds
     summary = {
@@ -134,6 +141,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         if fit_seconds
         else 0.0,
         "plan": plan.as_dict(),
+        "provenance": provenance,  # one record per start of this run directory (the first, then each resume)
         "history": epoch_rows,  # one row per epoch: train/* and val/* values, global_step, seconds
     }
     if trainer.is_global_zero:
