@@ -49,7 +49,7 @@ def test_ddp_cpu_under_multirun_matches_single_process(tmp_path: Path, make_cfg)
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     for job, seed in (("0", 1), ("1", 2)):
         run = sweep / job
-        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_002.ckpt", "last.ckpt"]
         assert (run / "csv" / "metrics.csv").is_file()
         ddp = json.loads((run / "summary.json").read_text())
         assert ddp["plan"]["world_size"] == 2 and ddp["plan"]["batch_size"] == 32
@@ -108,7 +108,7 @@ def test_torchrun_two_nodes_on_loopback(tmp_path: Path, make_cfg) -> None:
     outputs = [node.communicate(timeout=400)[0] for node in nodes]
     assert [n.returncode for n in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert [p.name for p in run_dir.parent.iterdir()] == ["two_nodes"]
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_002.ckpt", "last.ckpt"]
     ddp = json.loads((run_dir / "summary.json").read_text())
     assert ddp["plan"]["world_size"] == 2
     single = train(make_cfg([*SAME_STEPS, "trainer=cpu", "data.batch_size=64", "seed=3"]))

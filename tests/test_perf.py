@@ -132,6 +132,28 @@ def test_auto_progress_bar_styles():
         progress.auto_progress_bar("fancy")
 
 
+def test_png_files_are_drawn_once_and_match_savefig(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from lightning_hydra_template.utils import plotting
+
+    history = {
+        "train/loss": [(1, 2.0), (2, 1.5)],
+        "val/loss": [(1, 2.2), (2, 1.7)],
+        "val/acc": [(1, 0.3), (2, 0.5)],
+    }
+    plotting.curves_figure(history, "val/acc").savefig(tmp_path / "savefig.png", format="png")
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or original(self, renderer))
+    figure = plotting.curves_figure(history, "val/acc")
+    plotting.save_png(figure, tmp_path / "curves.png")
+    image = plotting.to_rgb_array(figure)  # for the image loggers: the drawing is reused
+    assert len(draws) == 1  # savefig draws a figure with a layout engine twice
+    assert (tmp_path / "curves.png").read_bytes() == (tmp_path / "savefig.png").read_bytes()
+    assert image.shape == (400, 1000, 3)
+
+
 # --- data placement -----------------------------------------------------------------------------------
 def _datamodule_on(device: str, on_device: bool | str) -> DigitsDataModule:
     datamodule = DigitsDataModule(batch_size=64, on_device=on_device)
@@ -274,5 +296,8 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
     startup = saved["startup"]
     assert startup["help_seconds"] > 0 and startup["cfg_job_seconds"] > 0
     assert startup["help_imports_torch"] is False and startup["cfg_job_imports_torch"] is False
+    for key in ("import_lightning_seconds", "fdr_seconds", "fdr_ratio", "fdr_cpu_seconds", "fdr_cpu_ratio"):
+        assert math.isfinite(startup[key]) and startup[key] > 0, (key, startup[key])
     markdown = (tmp_path / "latest.md").read_text()
     assert "| baseline |" in markdown and "InMemoryLoader" in markdown and "`train --help`" in markdown
+    assert "| `train debug=fdr`, the whole process |" in markdown and "x import lightning" in markdown

@@ -27,7 +27,8 @@ def checkpoint_dir(trainer: Trainer) -> Path:
 
 class StepCheckpoint(Callback):
     """Writes ``last.ckpt`` every ``every_n_steps`` optimizer steps, so a crash (even SIGKILL)
-    loses at most that many steps. ``filename`` may use ``{step}`` and ``{epoch}``."""
+    loses at most that many steps. ``filename`` may use ``{step}`` and ``{epoch}`` (the epoch in progress,
+    counted from 1 like the best checkpoint's name)."""
 
     def __init__(self, every_n_steps: int = 100, filename: str = LAST) -> None:
         if every_n_steps < 1:
@@ -45,7 +46,7 @@ class StepCheckpoint(Callback):
         if _at_epoch_end(trainer):
             return  # the epoch-end checkpoint follows validation; one taken before it would skip that
         self._last_saved_step = step
-        name = self.filename.format(step=step, epoch=trainer.current_epoch)
+        name = self.filename.format(step=step, epoch=trainer.current_epoch + 1)
         trainer.save_checkpoint(checkpoint_dir(trainer) / name, weights_only=False)
 
 

@@ -84,7 +84,8 @@ class SpawnDDPStrategy(DDPStrategy):
     """``DDPStrategy`` whose workers are forked or spawned by the run and report their state back."""
 
     def __init__(self, start_method: str = "auto", **kwargs: Any) -> None:
-        super().__init__(start_method=resolve_start_method(start_method), **kwargs)
+        self.worker_start_method = resolve_start_method(start_method)
+        super().__init__(start_method=self.worker_start_method, **kwargs)
 
-    def _configure_launcher(self) -> None:
-        self._launcher = _CarryStateLauncher(self, start_method=self._start_method)
+    def _configure_launcher(self) -> None:  # the strategy's only launcher hook (docs/lightning_internals.md)
+        self._launcher = _CarryStateLauncher(self, start_method=self.worker_start_method)
