@@ -184,6 +184,10 @@ def _shipped_options():
         yield package, yaml.safe_load(text) or {}
 
 
+DEFAULT_COMPONENTS = {
+    "data": "lightning_hydra_template.data.digits.DigitsDataModule",
+    "model": "lightning_hydra_template.models.classifier.ClassifierModule",
+}
 TYPED = ("callbacks.", "extras.", "trainer.", "scheduler.", "hydra.callbacks.", "seed", "deterministic")
 
 
@@ -198,6 +202,9 @@ def test_every_switch_and_callback_value_refuses_the_wrong_type():
         option = OmegaConf.create({} if package else content)
         if package:
             OmegaConf.update(option, package, content, merge=False)
+        for section, default_target in DEFAULT_COMPONENTS.items():  # data.*/model.* fields are checked by the
+            if section in option and "_target_" not in option[section]:  # component a run composes with them
+                option[section]["_target_"] = default_target
         for field, value in _leaves(content, f"{package}." if package else ""):
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (isinstance(value, bool) or (number and field.startswith(TYPED))):

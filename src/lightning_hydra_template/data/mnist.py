@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import Check, check_fields
 from lightning_hydra_template.data.base import InMemoryDataModule, split_indices
 
 DATASETS = ("mnist", "fashion_mnist")
@@ -133,6 +134,7 @@ class MnistDataModule(InMemoryDataModule):
         inherited = getattr(super(), "check_config", None)  # the in-memory fields, where the base checks them
         if inherited is not None:
             inherited(config)
+        check_fields(config, [Check("data.download", lambda v: isinstance(v, bool), "true or false")])
         data = config.data
         check_options(data.get("dataset"), data.get("mirrors"), data.get("md5"))
 

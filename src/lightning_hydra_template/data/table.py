@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import Check, check_fields
 from lightning_hydra_template.data.base import InMemoryDataModule
 
 TASKS = ("classification", "regression")
@@ -146,6 +147,7 @@ class TableDataModule(InMemoryDataModule):
         inherited = getattr(super(), "check_config", None)  # the in-memory fields, where the base checks them
         if inherited is not None:
             inherited(config)
+        check_fields(config, [Check("data.scale_target", lambda v: isinstance(v, bool), "true or false")])
         data = config.data
         check_options(data.get("path"), data.get("task", "classification"), data.get("max_categories", 50))
 
