@@ -36,7 +36,8 @@ $(UV):
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	@UV=$$(command -v uv || echo $(UV)); $$UV sync --frozen --all-groups --quiet && touch $(STAMP)
+	@# bytecode compiled at install: imports stay fast where PYTHONDONTWRITEBYTECODE is set
+	@UV=$$(command -v uv || echo $(UV)); $$UV sync --frozen --all-groups --compile-bytecode --quiet && touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv from uv.lock (done by every other target)
 
