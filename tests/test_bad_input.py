@@ -136,19 +136,3 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
     assert all(torch.isfinite(t).all() for t in state.values())
 
-
-def test_two_runs_in_the_same_second_get_different_directories(tmp_path):
-    import subprocess
-
-    code = (
-        "from lightning_hydra_template.config.resolvers import register_resolvers;"
-        "from omegaconf import OmegaConf; register_resolvers();"
-        "print(OmegaConf.create({'d': '${lht_run_id:}'}).d)"
-    )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "LHT_RUN_ID"}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-        for _ in range(8)
-    ]
-    ids = [p.communicate()[0].strip() for p in procs]
-    assert all(ids) and len(set(ids)) == len(ids)

@@ -16,7 +16,7 @@ from lightning_hydra_template.config.overrides import (
     check_overrides,
     make_overrides,
 )
-from lightning_hydra_template.config.resolvers import register_resolvers
+from lightning_hydra_template.config.resolvers import register_resolvers, start_new_run
 from lightning_hydra_template.config.secrets import load_dotenv, register_override_secrets
 from lightning_hydra_template.distributed.slurm import slurm_run_dir_arguments
 from lightning_hydra_template.runs.resume import resume_arguments
@@ -39,6 +39,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     )
 
     def main() -> Any:
+        start_new_run()
         register_resolvers()
         sys.argv[1:] = make_overrides() + sys.argv[1:]
         load_dotenv()  # secrets in ./.env reach the environment, and are masked like any other
