@@ -135,4 +135,3 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     assert f"the last good checkpoint is {last}" in line
     state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
     assert all(torch.isfinite(t).all() for t in state.values())
-
