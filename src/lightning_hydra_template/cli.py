@@ -17,7 +17,7 @@ from lightning_hydra_template.config.overrides import (
     check_overrides,
     make_overrides,
 )
-from lightning_hydra_template.config.resolvers import register_resolvers
+from lightning_hydra_template.config.resolvers import register_resolvers, start_new_run
 from lightning_hydra_template.config.secrets import (
     load_dotenv,
     mask_log_handlers,
@@ -49,6 +49,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     )
 
     def main() -> Any:
+        start_new_run()
         register_resolvers()
         typed, made = list(sys.argv), make_overrides()
         remember_command_line(typed, made)

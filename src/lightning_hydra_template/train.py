@@ -44,7 +44,14 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.exact_resume import ExactResume
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
-    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
+    from lightning_hydra_template.callbacks.safety import (
+        LAST,
+        GracefulInterrupt,
+        Interrupted,
+        checkpoint_dir,
+        keep_last_current,
+        resume_hint,
+    )
     from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.runs.build import (
         close_loggers,
@@ -79,6 +86,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
     history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
     callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks += keep_last_current(callbacks)  # last.ckpt at the current state after every validation
     interrupt = GracefulInterrupt()
     callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
     callbacks += [ExactResume(), interrupt]
@@ -97,19 +105,22 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     provenance = record_provenance(run_dir) if trainer.is_global_zero else []
     hyperparameters = hyperparameters_for(loggers, cfg, plan, provenance)
 
+    ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
+    if ckpt_path:  # fitting continues from it, or (train=false) it is the model tested
+        check_resume_checkpoint(ckpt_path, model, cfg if cfg.train else None)
     if cfg.train:
         remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
-        ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
-        if ckpt_path:
-            check_resume_checkpoint(ckpt_path, model)
-            if trainer.is_global_zero:
-                print(f"Resuming from {ckpt_path}", flush=True)
+        if ckpt_path and trainer.is_global_zero:
+            print(f"Resuming from {ckpt_path}", flush=True)
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            if interrupt.signum is not None:  # the signal came after the last training step
-                raise Interrupted(interrupt.signum, None)
+            if interrupt.stop_signal is not None:  # stopped at the end of an epoch, or after the last step
+                raise Interrupted(interrupt.stop_signal, interrupt.checkpoint, interrupt.requeued)
         except Interrupted as stop:
             if trainer.is_global_zero:
+                stop.checkpoint = (
+                    stop.checkpoint or checkpoint_dir(trainer) / LAST
+                )  # DDP: the workers saved it
                 print(f"{stop}; {resume_hint(run_dir)}", flush=True)
             raise SystemExit(stop.exit_code) from None
     epoch_rows = list(history.rows)  # testing a checkpoint restores the callbacks' state as saved then
@@ -117,7 +128,8 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     test_metrics: dict[str, float] = {}
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.test:
-        ckpt = best_path if (cfg.train and best_path) else None
+        # after fitting: the best checkpoint; with train=false: the weights of ckpt_path, if given
+        ckpt = (best_path or None) if cfg.train else ckpt_path
         results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
