@@ -94,10 +94,14 @@ class StepCheckpoint(Callback):
         self.every_n_steps = every_n_steps
         self.filename = filename
         self._last_saved_step = -1
+        self._epoch = (
+            1  # the epoch (from 1) of the latest training batch; after fitting, current_epoch has moved on
+        )
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self._epoch = trainer.current_epoch + 1
         step = trainer.global_step
         if step == 0 or step % self.every_n_steps or step == self._last_saved_step:
             return  # also skips accumulation batches, which leave global_step unchanged
@@ -110,9 +114,7 @@ class StepCheckpoint(Callback):
             self._save(trainer)
 
     def _path(self, trainer: Trainer) -> Path:
-        return checkpoint_dir(trainer) / self.filename.format(
-            step=trainer.global_step, epoch=trainer.current_epoch + 1
-        )
+        return checkpoint_dir(trainer) / self.filename.format(step=trainer.global_step, epoch=self._epoch)
 
     def _save(self, trainer: Trainer) -> None:
         if _saving_allowed(trainer):
