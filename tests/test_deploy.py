@@ -307,3 +307,27 @@ def test_predictor_refuses_an_export_without_metadata(tmp_path) -> None:
         Predictor(model)
     with pytest.raises(ConfigError, match="no file at"):
         Predictor(tmp_path / "absent.pt2")
+
+
+def test_table_predictions_from_a_csv_without_the_target(tmp_path) -> None:
+    """New rows of a table are encoded with the checkpoint's statistics; a missing column is one line."""
+    import pandas as pd
+
+    cfg = compose_config(["experiment=csv_classification", *SHORT, "test=false"], output_dir=tmp_path / "t")
+    train(cfg)
+    ckpt = tmp_path / "t" / "checkpoints" / "last.ckpt"
+    trained = load_trained(ckpt)
+    trained.datamodule.setup("test")
+    source, target = trained.datamodule._source()
+    rows = pd.read_csv(source).head(7).drop(columns=[target])
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    table = _predict(ckpt, tmp_path / "p", f"input={tmp_path / 'new.csv'}")
+    written = _rows(table)
+    assert [r["id"] for r in written] == [str(i) for i in range(7)]
+    with torch.no_grad():
+        probs = trained.model(trained.datamodule.encode(rows)).softmax(dim=1).numpy()
+    names = trained.class_names(probs.shape[1])
+    np.testing.assert_allclose([[float(r[f"prob_{n}"]) for n in names] for r in written], probs, atol=1e-6)
+    rows.drop(columns=[rows.columns[0]]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ConfigError, match=r"^input: short.csv lacks the training column"):
+        _predict(ckpt, tmp_path / "q", f"input={tmp_path / 'short.csv'}")

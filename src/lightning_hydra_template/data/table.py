@@ -310,6 +310,21 @@ class TableDataModule(InMemoryDataModule):
     def to_tensors(self, inputs: np.ndarray, targets: np.ndarray) -> tuple[torch.Tensor, ...]:
         return torch.from_numpy(np.ascontiguousarray(inputs)), torch.from_numpy(np.ascontiguousarray(targets))
 
+    def prediction_inputs(self, path: Path) -> tuple[list[str], torch.Tensor]:
+        """``make predict input=<table>``: rows with the training columns (the target may be absent),
+        encoded with the training split's statistics; ids are the row numbers."""
+        frame = read_table(Path(path), self.na_values, self.read_options)
+        frame.columns = [str(c) for c in frame.columns]
+        needed = list(self.encoder.numeric) + list(self.encoder.categorical)
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ConfigError(
+                "input",
+                f"{Path(path).name} lacks the training column(s) {shown(missing)}; allowed: a table with "
+                f"the columns {shown(needed)} (the target may be left out)",
+            )
+        return [str(i) for i in range(len(frame))], self.encode(frame[needed])
+
     # --- checkpoints: Lightning saves and restores these with the model -------------------------
     def state_dict(self) -> dict[str, Any]:
         if self.encoder is None:

@@ -48,4 +48,7 @@ def load_trained(path: str | Path) -> TrainedModel:
     model = rebuild_model(checkpoint, config, path)
     model.eval()
     datamodule = instantiate(config["data"])
+    data_state = checkpoint.get(type(datamodule).__qualname__)  # where Lightning saves a datamodule's state
+    if data_state:  # e.g. a table's encoding, fitted when training: reused, not refitted
+        datamodule.load_state_dict(data_state)
     return TrainedModel(model, datamodule, config, Path(path), file_sha256(path))
