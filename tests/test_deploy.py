@@ -4,9 +4,12 @@ exports pass a parity check, the service answers like make predict, bad input en
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -267,6 +270,7 @@ def test_service_answers_like_make_predict(checkpoints, tmp_path, source) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: LitServe's worker processes are stopped with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -296,8 +300,13 @@ def test_service_answers_like_make_predict(checkpoints, tmp_path, source) -> Non
         status, _ = _post(base + "/predict", json.dumps({"inputs": split.inputs[1].tolist()}).encode())
         assert status == 200  # still serving after bad requests
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.terminate()  # SIGTERM: `make serve` shuts LitServe and its workers down as on Ctrl-C
+        try:
+            server.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)  # whatever of the group is left
+        assert server.returncode is not None
 
 
 def test_predictor_refuses_an_export_without_metadata(tmp_path) -> None:

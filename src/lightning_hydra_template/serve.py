@@ -11,6 +11,7 @@ Request and answer formats: src/lightning_hydra_template/deploy/service.py.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -36,6 +37,10 @@ def _check(cfg: DictConfig) -> None:
         raise ConfigError("batch_timeout", f"got {timeout!r}; allowed: a number of seconds >= 0")
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(cfg: DictConfig) -> None:
     _check(cfg)
     from lightning_hydra_template.deploy.predictor import Predictor
@@ -44,6 +49,7 @@ def serve(cfg: DictConfig) -> None:
     Predictor(cfg.ckpt_path)  # fails here, with one line, for a file that cannot be served
     server = build_server(str(cfg.ckpt_path), cfg.max_batch_size, float(cfg.batch_timeout))
     print(f"Serving {cfg.ckpt_path} on http://{cfg.host}:{cfg.port}/predict (health: /health)", flush=True)
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)  # LitServe stops its workers on KeyboardInterrupt
     server.run(host=cfg.host, port=cfg.port, generate_client_file=False, log_level="warning")
 
 
