@@ -373,9 +373,14 @@ def checkpoint_file_problem(path: str | Path) -> str | None:
     return None
 
 
+EXPORTED_SUFFIXES = (".onnx", ".pt2")  # `make serve` also takes exported models; their loader checks them
+
+
 def _check_checkpoint_file(cfg: DictConfig) -> None:
     path = OmegaConf.select(cfg, "ckpt_path", default=None, throw_on_missing=False)
-    if isinstance(path, str) and path and Path(path).is_file() and (problem := checkpoint_file_problem(path)):
+    if not isinstance(path, str) or not path or Path(path).suffix in EXPORTED_SUFFIXES:
+        return
+    if Path(path).is_file() and (problem := checkpoint_file_problem(path)):
         raise ConfigError("ckpt_path", f"{path} {problem}; allowed: a .ckpt file written by a training run")
 
 

@@ -21,11 +21,21 @@ def resumable_csv_logger(save_dir: str, name: str = "csv", version: str | int | 
     class _AppendingWriter(ExperimentWriter):
         def __init__(self, log_dir: str) -> None:
             super().__init__(log_dir)
-            fs = get_filesystem(log_dir)
+            self._take_file_header()
+
+        def _take_file_header(self) -> None:
+            fs = get_filesystem(self.metrics_file_path)
             if fs.isfile(self.metrics_file_path):
                 with fs.open(self.metrics_file_path, "r", newline="") as handle:
                     header = next(csv.reader(handle), [])
                 self.metrics_keys = sorted(set(header))
+
+        def save(self) -> None:
+            # The file may have grown columns since this writer last looked: a DDP run's workers are forked
+            # from the main process for fitting and again for testing, each with a copy of this writer.
+            if self.metrics:
+                self._take_file_header()
+            super().save()
 
         def _check_log_dir_exists(self) -> None:  # private hook: docs/lightning_internals.md
             pass  # Lightning's version deletes an existing metrics.csv
