@@ -14,8 +14,15 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval sweep search report test test-fast lint format bench clean
+TARGETS := help setup train eval predict export serve sweep search report runs test test-fast lint format bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
+# The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
+GOAL := $(firstword $(MAKECMDGOALS))
+ifneq ($(GOAL),)
+ifeq ($(filter $(GOAL),$(TARGETS)),)
+$(error make $(GOAL): no such target$(shell $(PYTHON) -c 'import difflib, sys; m = difflib.get_close_matches(sys.argv[1], sys.argv[2:], 1); print(f" (did you mean {m[0]}?)" if m else "")' $(GOAL) $(TARGETS) 2>/dev/null); allowed: $(TARGETS))
+endif
+endif
 # UPPERCASE=value words (MULTIRUN, PYTEST_ARGS, ...) are make's own settings and are not forwarded.
 export LHT_MAKE_OVERRIDES := $(MAKEOVERRIDES)
 HYDRA_FLAGS := $(if $(MULTIRUN),--multirun,)
@@ -29,12 +36,22 @@ $(UV):
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	@UV=$$(command -v uv || echo $(UV)); $$UV sync --frozen --all-groups --quiet && touch $(STAMP)
+	@# bytecode compiled at install: imports stay fast where PYTHONDONTWRITEBYTECODE is set
+	@UV=$$(command -v uv || echo $(UV)); $$UV sync --frozen --all-groups --compile-bytecode --quiet && touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv from uv.lock (done by every other target)
 
 train: $(STAMP)  ## train: make train experiment=baseline [overrides...] [MULTIRUN=1]
 	@$(RUN) -m lightning_hydra_template.train $(HYDRA_FLAGS) $(ARGS)
+
+predict: $(STAMP)  ## predict with a checkpoint: make predict ckpt_path=<ckpt> [input=<file>] [output_format=parquet]
+	@$(RUN) -m lightning_hydra_template.predict $(ARGS)
+
+export: $(STAMP)  ## export the network: make export ckpt_path=<ckpt> format=onnx|pt2
+	@$(RUN) -m lightning_hydra_template.export $(ARGS)
+
+serve: $(STAMP)  ## HTTP service on localhost: make serve ckpt_path=<ckpt|model.onnx|model.pt2> [port=8000]
+	@$(RUN) -m lightning_hydra_template.serve $(ARGS)
 
 sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
 	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)
@@ -44,6 +61,9 @@ search: $(STAMP)  ## Optuna search: make search hparams_search=digits_mlp [searc
 
 report: $(STAMP)  ## sweep report: make report sweep=logs/train/multiruns/<dir> (default: the newest sweep)
 	@$(RUN) -m lightning_hydra_template.report $(ARGS)
+
+runs: $(STAMP)  ## list runs under logs/: make runs [experiment=baseline status=completed] [compare=<dir1>,<dir2>]
+	@$(RUN) -m lightning_hydra_template.runs_index $(ARGS)
 
 eval: $(STAMP)  ## test a checkpoint: make eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
 	@$(RUN) -m lightning_hydra_template.eval $(ARGS)
@@ -70,6 +90,7 @@ clean:  ## remove logs and caches (keeps .venv)
 	rm -rf logs .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
-# Swallow the forwarded overrides so make does not try to build them as targets.
+# Words after a target that are not key=value (e.g. `make train -- --cfg job`) are goals too: they are
+# the target's arguments, so this rule keeps make from building them.
 %:
 	@:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("overhead", "data", "images", "startup")
+SECTIONS = ("overhead", "data", "images", "startup", "deploy")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -240,20 +240,70 @@ def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             alternate({flag: lambda f=flag: s.cli_seconds(f, workdir)}, args.repeats)[flag]
         )
         report[f"{key}_imports_torch"] = s.imports_torch(flag, workdir)
-    if args.quick:
-        return report
     accel = ("trainer.accelerator=gpu",) if args.device == "cuda" else ("trainer.accelerator=cpu",)
+    sides: dict[str, Callable[[], Any]] = {
+        "import_lightning": lambda: s.import_lightning_time(workdir),
+        "fdr": lambda: s.fdr_time(workdir, accel),
+    }
+    if not args.quick:
+        sides["first_step"] = lambda: s.first_step_seconds(workdir, accel)
+    runs = alternate(sides, args.repeats)
+    for name in ("import_lightning", "fdr"):
+        report[f"{name}_seconds"] = median([t.wall for t in runs[name]])
+        report[f"{name}_cpu_seconds"] = median([t.cpu for t in runs[name]])
+    report["fdr_ratio"] = report["fdr_seconds"] / report["import_lightning_seconds"]
+    report["fdr_cpu_ratio"] = report["fdr_cpu_seconds"] / report["import_lightning_cpu_seconds"]
+    report["runs"] = {
+        f"{name}_seconds": [round(t.wall, 3) for t in runs[name]] for name in ("import_lightning", "fdr")
+    }
+    if "first_step" in runs:
+        report["first_step_seconds"] = median(runs["first_step"])
+        report["first_step_ratio"] = report["first_step_seconds"] / report["import_lightning_seconds"]
+        report["runs"]["first_step_seconds"] = [round(v, 3) for v in runs["first_step"]]
+    return report
+
+
+def bench_deploy(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """make predict's loop vs a hand-written inference_mode loop; ONNX (onnxruntime) vs eager latency."""
+    from benchmarks import deploy as d
+    from lightning_hydra_template.deploy.export import export_trained, exported_runner
+    from lightning_hydra_template.deploy.inputs import held_out_inputs
+    from lightning_hydra_template.deploy.loading import load_trained
+
+    trained = load_trained(d.trained_checkpoint(workdir, epochs=1))
+    model = trained.model
+    test_inputs = held_out_inputs(trained.datamodule).inputs
+    copies = 4 if args.quick else 80  # the 270 test digits, repeated: about 1k / 22k samples
+    inputs = test_inputs.repeat(copies, 1, 1, 1)
     runs = alternate(
         {
-            "import_lightning": lambda: s.import_lightning_seconds(workdir),
-            "first_step": lambda: s.first_step_seconds(workdir, accel),
+            "template": lambda: d.samples_per_second(d.template_predict(model, inputs, 256), len(inputs)),
+            "hand": lambda: d.samples_per_second(d.hand_predict(model, inputs, 256), len(inputs)),
         },
         args.repeats,
+        warmup=True,
     )
-    report["import_lightning_seconds"] = median(runs["import_lightning"])
-    report["first_step_seconds"] = median(runs["first_step"])
-    report["first_step_ratio"] = report["first_step_seconds"] / report["import_lightning_seconds"]
-    report["runs"] = {k: [round(v, 3) for v in vals] for k, vals in runs.items()}
+    report: dict[str, Any] = {
+        "predict_samples": len(inputs),
+        "template_samples_per_s": median(runs["template"]),
+        "hand_samples_per_s": median(runs["hand"]),
+    }
+    report["predict_ratio"] = report["hand_samples_per_s"] / report["template_samples_per_s"]
+    path, _ = export_trained(trained, "onnx", workdir, test_inputs[:64].float(), tolerance=1e-4)
+    onnx = exported_runner(path, "onnx")
+    calls = 20 if args.quick else 300
+    for batch in (1, 64):
+        x = test_inputs[:batch].contiguous()
+        eager = lambda x=x: d.hand_predict(model, x, len(x))()  # noqa: E731
+        exported = lambda x=x: onnx(x.numpy())  # noqa: E731
+        lat = alternate(
+            {
+                "eager": lambda e=eager: d.latency_ms(e, calls),
+                "onnx": lambda o=exported: d.latency_ms(o, calls),
+            },
+            args.repeats,
+        )
+        report[f"batch_{batch}"] = {"eager_ms": median(lat["eager"]), "onnx_ms": median(lat["onnx"])}
     return report
 
 
@@ -364,15 +414,39 @@ def to_markdown(results: dict[str, Any]) -> str:
         ]
     if startup := results.get("startup"):
         lines += ["## Start-up", "", "| what | seconds | note |", "|---|---|---|"]
-        if "first_step_seconds" in startup:
+        if "fdr_seconds" in startup:
             lines += [
-                f'| `python -c "import lightning"` | {startup["import_lightning_seconds"]:.2f} | |',
-                f"| `train experiment=baseline` to the first optimizer step | {startup['first_step_seconds']:.2f} "
-                f"| {startup['first_step_ratio']:.2f}x import lightning |",
+                f'| `python -c "import lightning"` | {startup["import_lightning_seconds"]:.2f} '
+                f"| the floor; {startup['import_lightning_cpu_seconds']:.2f} s CPU |",
+                f"| `train debug=fdr`, the whole process | {startup['fdr_seconds']:.2f} "
+                f"| {startup['fdr_ratio']:.2f}x import lightning; {startup['fdr_cpu_seconds']:.2f} s CPU, "
+                f"{startup['fdr_cpu_ratio']:.2f}x |",
             ]
+        if "first_step_seconds" in startup:
+            lines.append(
+                f"| `train experiment=baseline` to the first optimizer step | {startup['first_step_seconds']:.2f} "
+                f"| {startup['first_step_ratio']:.2f}x import lightning |"
+            )
         for key, label in (("help", "`train --help`"), ("cfg_job", "`train --cfg job`")):
             torch_note = "imports torch" if startup[f"{key}_imports_torch"] else "no torch import"
             lines.append(f"| {label} | {startup[f'{key}_seconds']:.2f} | {torch_note} |")
+        lines.append("")
+    if deploy := results.get("deploy"):
+        lines += [
+            "## Predict and export",
+            "",
+            f"`make predict`'s loop (Trainer.predict) vs a hand-written `torch.inference_mode()` loop over "
+            f"{deploy['predict_samples']} digits at batch 256: {deploy['template_samples_per_s']:,.0f} vs "
+            f"{deploy['hand_samples_per_s']:,.0f} samples/s ({deploy['predict_ratio']:.2f}x).",
+            "",
+            "| batch | eager PyTorch ms | ONNX Runtime (CPU) ms | ONNX samples/s |",
+            "|---|---|---|---|",
+        ]
+        for batch in (1, 64):
+            row = deploy[f"batch_{batch}"]
+            lines.append(
+                f"| {batch} | {row['eager_ms']:.3f} | {row['onnx_ms']:.3f} | {batch / row['onnx_ms'] * 1000:,.0f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -405,6 +479,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "overhead" not in args.skip:
             print("overhead ...", flush=True)
             results["overhead"] = bench_overhead(args, workdir)
+        if "deploy" not in args.skip:
+            print("predict and export ...", flush=True)
+            results["deploy"] = bench_deploy(args, workdir)
     results["seconds"] = time.time() - results["started"]
     markdown = to_markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,31 @@
-"""Start-up: process start to the first optimizer step of ``train experiment=baseline``, next to a bare
-``import lightning``; and the CLI's ``--help`` and ``--cfg job`` (which must not import torch)."""
+"""Start-up: a whole ``train debug=fdr`` and the time to the first optimizer step of ``train
+experiment=baseline``, next to a bare ``import lightning``; and the CLI's ``--help`` and ``--cfg job``
+(which must not import torch)."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks.timing import FIRST_STEP_FILE_ENV
 
 TRAIN = (sys.executable, "-m", "lightning_hydra_template.train")
+IMPORT_LIGHTNING = (sys.executable, "-c", "import lightning")
 PROBE = "+callbacks.first_step._target_=benchmarks.timing.FirstStepProbe"
+
+
+class ProcessTime(NamedTuple):
+    """One process: wall seconds from just before it starts until it has exited, and the CPU seconds
+    (user + system) it and its children used, which a busy shared machine disturbs less."""
+
+    wall: float
+    cpu: float
 
 
 def _env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -23,18 +35,35 @@ def _env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], workdir: Path, env: dict[str, str] | None = None) -> float:
-    """Wall seconds of one process, from just before it starts until it has exited."""
+def _children_cpu_seconds() -> float:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(
+    command: list[str] | tuple[str, ...], workdir: Path, env: dict[str, str] | None = None
+) -> ProcessTime:
+    cpu_before = _children_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, env=env or _env(workdir), capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
-    return seconds
+    return ProcessTime(wall, _children_cpu_seconds() - cpu_before)
 
 
-def import_lightning_seconds(workdir: Path) -> float:
-    return _run([sys.executable, "-c", "import lightning"], workdir)
+def import_lightning_time(workdir: Path) -> ProcessTime:
+    """``python -c "import lightning"``: the floor of every run's start-up."""
+    return _run(IMPORT_LIGHTNING, workdir)
+
+
+def fdr_time(workdir: Path, overrides: tuple[str, ...] = ()) -> ProcessTime:
+    """A whole ``train debug=fdr`` (one training, validation and test batch), process start to exit."""
+    return _run([*TRAIN, "debug=fdr", *overrides], workdir)
 
 
 def first_step_seconds(workdir: Path, overrides: tuple[str, ...] = ()) -> float:
@@ -52,7 +81,7 @@ def first_step_seconds(workdir: Path, overrides: tuple[str, ...] = ()) -> float:
 
 def cli_seconds(flag: str, workdir: Path) -> float:
     """``train --help`` or ``train --cfg job``."""
-    return _run([*TRAIN, *flag.split()], workdir)
+    return _run([*TRAIN, *flag.split()], workdir).wall
 
 
 def imports_torch(flag: str, workdir: Path) -> bool:

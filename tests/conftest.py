@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from omegaconf import DictConfig
 from lightning_hydra_template.config.compose import CONFIG_DIR, compose_run_config
 
 REPO_ROOT = CONFIG_DIR.parent
+
+# Generated and downloaded example data goes to one temporary folder per test session, never into the
+# checkout (a test that needs its own folder sets LHT_DATA_DIR itself).
+os.environ.setdefault("LHT_DATA_DIR", tempfile.mkdtemp(prefix="lht-test-data-"))
 
 # Small, fast and quiet: one epoch, no progress bar redraws, no model summary table.
 TINY = (

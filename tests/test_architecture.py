@@ -25,6 +25,7 @@ LAYERS = [
     "runs",
     "callbacks",
     "loggers",
+    "deploy",
     "<entry>",
 ]
 

@@ -74,12 +74,15 @@ def test_networks_forward_digits(make_cfg, net):
     assert isinstance(torch.nn.functional.cross_entropy(model(inputs), targets).item(), float)
 
 
-@pytest.mark.parametrize("option", group_options("data"))
+DOWNLOADED_DATA = {"mnist", "fashion_mnist"}  # tests/test_mnist.py serves them from 127.0.0.1
+
+
+@pytest.mark.parametrize("option", sorted(set(group_options("data")) - DOWNLOADED_DATA))
 def test_data_options_build(make_cfg, option, tmp_path):
     from tests.image_data import tiny_image_folder
 
     extra = tiny_image_folder(tmp_path) if option == "image_folder" else []  # needs files on disk
-    cfg = make_cfg([f"data={option}", *extra])
+    cfg = make_cfg([f"data={option}", f"paths.data_dir={tmp_path}", *extra])
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     assert len(datamodule.train_dataloader()) > 0
@@ -159,3 +162,69 @@ def test_every_yaml_value_is_documented():
             if "#" not in stripped:
                 undocumented.append(f"{path.relative_to(CONFIG_DIR)}:{number}: {stripped}")
     assert not undocumented, "undocumented config values:\n" + "\n".join(undocumented)
+
+
+def _leaves(node, prefix=""):
+    for key, value in node.items():
+        if key == "defaults":
+            continue
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _shipped_options():
+    """(package, content) of every yaml under configs/ (the local/ folder is the user's)."""
+    import yaml
+
+    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
+        relative = path.relative_to(CONFIG_DIR)
+        if relative.parts[0] == "local":
+            continue
+        text = path.read_text()
+        package = (
+            "" if len(relative.parts) == 1 or "@package _global_" in text else ".".join(relative.parts[:-1])
+        )
+        yield package, yaml.safe_load(text) or {}
+
+
+DEFAULT_COMPONENTS = {
+    "data": "lightning_hydra_template.data.digits.DigitsDataModule",
+    "model": "lightning_hydra_template.models.classifier.ClassifierModule",
+}
+TYPED = ("callbacks.", "extras.", "trainer.", "scheduler.", "hydra.callbacks.", "seed", "deterministic")
+
+
+def test_every_switch_and_callback_value_refuses_the_wrong_type():
+    """Every true/false in a shipped config refuses "maybe"; every number of the callbacks, extras, trainer and
+    scheduler refuses "x": before the run, naming the field (not a crash epochs later). Hydra's own settings
+    are typed by Hydra; search spaces are checked by search.py."""
+    from omegaconf import OmegaConf
+
+    accepted, seen = [], set()
+    for package, content in _shipped_options():
+        option = OmegaConf.create({} if package else content)
+        if package:
+            OmegaConf.update(option, package, content, merge=False)
+        for section, default_target in DEFAULT_COMPONENTS.items():  # data.*/model.* fields are checked by the
+            if section in option and "_target_" not in option[section]:  # component a run composes with them
+                option[section]["_target_"] = default_target
+        for field, value in _leaves(content, f"{package}." if package else ""):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (isinstance(value, bool) or (number and field.startswith(TYPED))):
+                continue
+            if field.startswith(("search.", "hydra.")) and not field.startswith("hydra.callbacks."):
+                continue
+            seen.add(field)
+            bad = "maybe" if isinstance(value, bool) else "x"
+            broken = OmegaConf.create(OmegaConf.to_container(option))
+            OmegaConf.update(broken, field, bad, merge=False)
+            try:
+                validate_config(broken)
+            except ConfigError as err:
+                assert err.field == field, (field, str(err))
+                continue
+            accepted.append(f"{field}={bad}")
+    assert {"extras.print_config", "callbacks.early_stopping.patience", "scheduler.step_size"} <= seen
+    assert not accepted, "accepted: " + " ".join(sorted(set(accepted)))

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lightning_hydra_template.train import train
 from tests.conftest import run_module
@@ -48,7 +49,7 @@ def test_ddp_cpu_under_multirun_matches_single_process(tmp_path: Path, make_cfg)
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     for job, seed in (("0", 1), ("1", 2)):
         run = sweep / job
-        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_002.ckpt", "last.ckpt"]
         assert (run / "csv" / "metrics.csv").is_file()
         ddp = json.loads((run / "summary.json").read_text())
         assert ddp["plan"]["world_size"] == 2 and ddp["plan"]["batch_size"] == 32
@@ -107,7 +108,7 @@ def test_torchrun_two_nodes_on_loopback(tmp_path: Path, make_cfg) -> None:
     outputs = [node.communicate(timeout=400)[0] for node in nodes]
     assert [n.returncode for n in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert [p.name for p in run_dir.parent.iterdir()] == ["two_nodes"]
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_002.ckpt", "last.ckpt"]
     ddp = json.loads((run_dir / "summary.json").read_text())
     assert ddp["plan"]["world_size"] == 2
     single = train(make_cfg([*SAME_STEPS, "trainer=cpu", "data.batch_size=64", "seed=3"]))
@@ -126,3 +127,32 @@ def test_eval_shards_cover_every_sample_exactly_once(num_samples: int) -> None:
         loader = InMemoryLoader((ids,), batch_size=64, rank=rank, world_size=2, even_shards=False)
         seen += [int(i) for (batch,) in loader for i in batch]
     assert sorted(seen) == list(range(num_samples))
+
+
+@pytest.mark.slow
+def test_ddp_ranks_end_with_the_same_parameters_and_buffers(tmp_path: Path) -> None:
+    """The CNN's BatchNorm running statistics are buffers: every rank must validate, and end with,
+    the model the checkpoint holds. Budget: ~30-60 s (2 processes, 4 steps)."""
+    ranks = tmp_path / "ranks"
+    args = [
+        "trainer=ddp_cpu",
+        "model/net=cnn",
+        "data.batch_size=32",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4",
+        "test=false",
+        "logger=none",
+        *CLI,
+        "+callbacks.rank_state._target_=tests.components.RankState",
+        f"+callbacks.rank_state.directory={ranks}",
+    ]
+    repo = Path(__file__).resolve().parents[1]
+    result = run_module(
+        "lightning_hydra_template.train", args, tmp_path, env={"PYTHONPATH": str(repo)}, timeout=500
+    )
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    first, second = (torch.load(ranks / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert first.keys() == second.keys()
+    assert any(name.endswith("running_mean") for name in first)
+    differ = [name for name in first if not torch.equal(first[name], second[name])]
+    assert not differ, f"ranks differ in {differ}"

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -131,3 +133,135 @@ def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path):
         "nothing to resume (start a new run without resume=)"
     ]
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    assert path.exists(), "no checkpoint was written"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# One optimizer step per epoch and far more epochs than the test waits for: a signal that is not acted
+# on lets the run go on until the test's timeout.
+FULL_BATCH = [
+    "experiment=full_batch",
+    "trainer.max_epochs=100000",
+    "trainer.accelerator=cpu",
+    "callbacks.early_stopping=null",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+    "test=false",
+]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path):
+    # budget: two short training processes, ~30 s on 2 busy cores
+    env = _env(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE, *FULL_BATCH],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        runs = tmp_path / "logs" / "train" / "runs"
+        deadline = time.monotonic() + 240
+        while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.05)
+        (run_dir,) = list(runs.iterdir())
+        last = run_dir / "checkpoints" / "last.ckpt"
+        _wait_for(last, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 143, out
+    assert f"checkpoint saved to {last}; resume with: make train resume={run_dir}" in out
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    stopped_at = saved["global_step"]
+    assert 1 <= stopped_at < 1000
+
+    # the saved state resumes: two more epochs, one step each, every epoch in the history once
+    done = run_module(MODULE, [f"resume={run_dir}", f"trainer.max_epochs={stopped_at + 2}"], tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert _step(last) == stopped_at + 2
+    history = json.loads((run_dir / "summary.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == list(range(1, stopped_at + 3))
+    assert all("train/loss" in row and "val/acc" in row for row in history)
+
+
+# Two CPU processes, a checkpoint after every step.
+DDP = [
+    "trainer=ddp_cpu",
+    "model/net=mlp",
+    "data.batch_size=32",
+    "trainer.max_epochs=1000",
+    "callbacks.step_checkpoint.every_n_steps=1",
+    "callbacks.early_stopping=null",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+    "test=false",
+]
+
+
+@pytest.mark.slow
+def test_sigterm_and_ctrl_c_under_ddp_save_and_exit_like_one_process(tmp_path):
+    # budget: two DDP runs of 2 forked workers each, ~60-90 s on 2 busy cores
+    env = {**_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    runs = tmp_path / "logs" / "train" / "runs"
+
+    def start(args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", MODULE, *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group: Ctrl-C below reaches it and its workers only
+        )
+
+    # SIGTERM to the launching process alone (kill <pid>): its workers save, all exit 143
+    proc = start(DDP)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.05)
+        (run_dir,) = list(runs.iterdir())
+        last = run_dir / "checkpoints" / "last.ckpt"
+        _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 143, out
+    assert f"resume with: make train resume={run_dir}" in out
+    termed_at = _step(last)
+    assert termed_at >= 1
+
+    # resumed, then Ctrl-C as a terminal sends it (to the whole process group): exit 130
+    proc = start([f"resume={run_dir}"])
+    try:
+        _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 130, out
+    assert f"resume with: make train resume={run_dir}" in out
+    assert _step(last) > termed_at
+    assert "Traceback" not in out

@@ -69,7 +69,13 @@ def test_data_that_says_nothing_needs_explicit_values():
             "model.net.in_features: got 10, but DigitsDataModule serves 64",
         ),
         (
-            ["data=diabetes", "model=regressor", "model.net.in_features=8"],
+            [
+                "data=diabetes",
+                "model=regressor",
+                "monitor.metric=val/r2",
+                "monitor.mode=max",
+                "model.net.in_features=8",
+            ],
             "model.net.in_features: got 8, but Diabetes",
         ),
     ],

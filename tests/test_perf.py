@@ -94,13 +94,13 @@ def test_buffered_training_metrics_equal_per_step_updates():
             reference.update(outputs.argmax(dim=1), targets)
             loss_sum += model.compute_loss(outputs, targets) * targets.shape[0]
             count += targets.shape[0]
-    model._flush_train_steps()
+    model.flush_running_state()
     buffered = model.train_metrics.compute()
     expected = reference.compute()
     assert buffered["train/acc"] == expected["acc"]
     assert buffered["train/f1"] == expected["f1"]
-    assert count == model._train_count == 7 * 24
-    assert float(model._train_loss_sum / model._train_count) == pytest.approx(
+    assert count == model.train_loss.count == 7 * 24
+    assert float(model.train_loss.total / model.train_loss.count) == pytest.approx(
         float(loss_sum / count), rel=1e-12
     )
 
@@ -130,6 +130,28 @@ def test_auto_progress_bar_styles():
     assert isinstance(progress.auto_progress_bar("lines"), progress.EpochLineProgress)
     with pytest.raises(ValueError, match="auto, rich or lines"):
         progress.auto_progress_bar("fancy")
+
+
+def test_png_files_are_drawn_once_and_match_savefig(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from lightning_hydra_template.utils import plotting
+
+    history = {
+        "train/loss": [(1, 2.0), (2, 1.5)],
+        "val/loss": [(1, 2.2), (2, 1.7)],
+        "val/acc": [(1, 0.3), (2, 0.5)],
+    }
+    plotting.curves_figure(history, "val/acc").savefig(tmp_path / "savefig.png", format="png")
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or original(self, renderer))
+    figure = plotting.curves_figure(history, "val/acc")
+    plotting.save_png(figure, tmp_path / "curves.png")
+    image = plotting.to_rgb_array(figure)  # for the image loggers: the drawing is reused
+    assert len(draws) == 1  # savefig draws a figure with a layout engine twice
+    assert (tmp_path / "curves.png").read_bytes() == (tmp_path / "savefig.png").read_bytes()
+    assert image.shape == (400, 1000, 3)
 
 
 # --- data placement -----------------------------------------------------------------------------------
@@ -199,7 +221,7 @@ def test_compiled_and_plain_modules_share_checkpoint_keys():
     compiled = ClassifierModule(net=MLP, optimizer=ADAM, compile=True)
     compiled.setup("fit")
     plain = ClassifierModule(net=MLP, optimizer=ADAM)
-    assert "_compiled_net" in compiled.__dict__
+    assert compiled.net_forward.compiled is not None
     assert compiled.state_dict().keys() == plain.state_dict().keys()
     plain.load_state_dict(compiled.state_dict())  # strict: raises on any key mismatch
     compiled.load_state_dict(plain.state_dict())
@@ -274,5 +296,8 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
     startup = saved["startup"]
     assert startup["help_seconds"] > 0 and startup["cfg_job_seconds"] > 0
     assert startup["help_imports_torch"] is False and startup["cfg_job_imports_torch"] is False
+    for key in ("import_lightning_seconds", "fdr_seconds", "fdr_ratio", "fdr_cpu_seconds", "fdr_cpu_ratio"):
+        assert math.isfinite(startup[key]) and startup[key] > 0, (key, startup[key])
     markdown = (tmp_path / "latest.md").read_text()
     assert "| baseline |" in markdown and "InMemoryLoader" in markdown and "`train --help`" in markdown
+    assert "| `train debug=fdr`, the whole process |" in markdown and "x import lightning" in markdown

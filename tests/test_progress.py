@@ -3,7 +3,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
+from rich.text import Text
 
 from lightning_hydra_template.callbacks.progress import EpochLineProgress, auto_progress_bar
 
@@ -37,3 +39,24 @@ def test_one_line_per_epoch_when_not_a_terminal(make_cfg, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert [line.split(" | ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all("train/loss" in line and "val/acc" in line for line in lines)
+
+
+class _TrainBarDescriptions(Callback):
+    """Reads the Rich training bar's description at every epoch start (after the bar's own hook)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        bar = trainer.progress_bar_callback
+        description = bar.progress.tasks[bar.train_progress_bar_id].description
+        self.seen.append(Text.from_markup(description).plain.strip())
+
+
+def test_rich_bar_counts_epochs_from_one(make_cfg):
+    from lightning_hydra_template.train import train
+
+    spy = _TrainBarDescriptions()
+    overrides = ["trainer.max_epochs=2", "model/net=mlp", "callbacks.progress_bar.style=rich", "test=false"]
+    train(make_cfg(overrides), extra_callbacks=[spy])
+    assert spy.seen == ["Epoch 1/2", "Epoch 2/2"]  # Lightning's own bar says "Epoch 0/1", "Epoch 1/1"

@@ -20,16 +20,10 @@ RUN_ELSEWHERE = {
     "make test-fast": "a subset of make test",
     "make lint": "make test runs it first",
     "make format": "rewrites files; make lint checks the same rules",
-    "make sweep experiment=batch_size_study": "tests/test_sweeps.py::test_batch_size_study_sweeps_full_batch_to_sgd (shortened)",
     "make search hparams_search=digits_mlp": "tests/test_search.py::test_two_workers_share_one_sqlite_study_without_duplicates (fewer trials)",
-    "make train trainer=ddp_cpu": "tests/test_ddp.py::test_ddp_cpu_under_multirun_matches_single_process (fewer epochs)",
-    "torchrun ": "tests/test_ddp.py::test_torchrun_two_nodes_on_loopback (both nodes on 127.0.0.1)",
-    "-m lightning_hydra_template.train trainer=torchrun": "the second line of the torchrun command above",
-    "make sweep hydra/launcher=slurm ": "needs a SLURM cluster; tests/test_slurm.py composes it and runs slurm_local",
-    "make sweep hydra/launcher=slurm_multinode": "needs a SLURM cluster; tests/test_slurm.py composes it",
-    "make sweep hydra/launcher=slurm_local": "tests/test_slurm.py::test_sweep_through_submitit_local_executor",
+    "make train experiment=my_run": "test_own_experiment_recipe_composes below (the README's file, in a copy of configs/)",
     "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
-    "make bench BENCH_ARGS=--quick": "tests/test_perf.py runs the same quick mode",
+    "make serve": "serves until stopped: tests/test_deploy.py::test_service_answers_like_make_predict",
 }
 
 
@@ -113,6 +107,15 @@ def test_readme_commands_run_verbatim(tmp_path, commands):
 
 def check_outcome(command: str, result: subprocess.CompletedProcess[str], log_dir: Path) -> None:
     """What each README command promises, checked on what it wrote."""
+    if command.startswith("make predict"):
+        table = runs(log_dir, "predict")[-1] / "predictions.csv"
+        assert len(table.read_text().splitlines()) == 1 + 270  # a header and one row per test digit
+        return
+    if command.startswith("make export"):
+        exported = runs(log_dir, "export")[-1] / "model.onnx"
+        assert exported.is_file() and exported.with_name("model.onnx.json").is_file()
+        assert "parity on 64 test inputs" in result.stdout
+        return
     if command.startswith("make eval"):
         report = json.loads((runs(log_dir, "eval")[-1] / "metrics.json").read_text())
         trained = json.loads((Path(report["ckpt_path"]).parents[1] / "summary.json").read_text())
@@ -126,6 +129,16 @@ def check_outcome(command: str, result: subprocess.CompletedProcess[str], log_di
         assert (newest / "report.md").exists() and (newest / "report.csv").exists()
         jobs = [p for p in newest.iterdir() if p.is_dir() and p.name.isdigit()]
         assert all((job / "summary.json").exists() for job in jobs)
+        return
+    if "resume=" in command:
+        run = Path(command.split("resume=", 1)[1].split()[0])
+        assert runs(log_dir) == [run], "a resumed run continues in its own directory"
+        assert f"Resuming from {run.resolve() / 'checkpoints' / 'last.ckpt'}" in result.stdout
+        epochs = int(re.search(r"trainer\.max_epochs=(\d+)", command).group(1))
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["plan"]["epochs"] == summary["epochs_run"] == epochs
+        overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+        assert f"trainer.max_epochs={epochs}" in overrides and "optimizer=sgd" in overrides, overrides
         return
     if "MULTIRUN=1" in command:
         sweeps = sorted((log_dir / "debug" / "multiruns").glob("*"))
@@ -155,3 +168,36 @@ def test_readme_error_examples_are_what_users_see(tmp_path, command, expected):
     result = make(command, tmp_path / "logs", timeout=120)
     assert result.returncode != 0
     assert expected in result.stderr.splitlines()
+
+
+def test_own_experiment_recipe_composes(tmp_path):
+    """The README's own-experiment file, saved where it says, composes and sets what it claims."""
+    import shutil
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lightning_hydra_template.config.compose import CONFIG_DIR
+    from lightning_hydra_template.config.resolvers import register_resolvers
+    from lightning_hydra_template.config.validation import validate_config
+
+    text = README.read_text()
+    path, command = "configs/experiment/my_run.yaml", "make train experiment=my_run"
+    assert f"`{path}`" in text and command in shown_commands()
+    (recipe,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "my_run" in b]
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (tmp_path / path).write_text(recipe)
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=command.split()[2:])
+    finally:
+        GlobalHydra.instance().clear()
+    validate_config(cfg)
+    assert cfg.model.net._target_.endswith(".MLP")
+    assert cfg.optimizer._target_ == "torch.optim.AdamW"
+    assert cfg.scheduler._target_.endswith("CosineAnnealingLR")
+    assert cfg.data.batch_size == 128 and cfg.trainer.max_epochs == 30
+    assert "my_run" in cfg.tags

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 
+from lightning_hydra_template.config.errors import UserError
+from lightning_hydra_template.train import main as train_main
 from lightning_hydra_template.train import train
 
 # 1257 training samples / 64 = 20 optimizer steps per epoch; dropout is on, shuffling is on.
@@ -49,7 +55,7 @@ def _assert_same_tensors(a, b, where: str) -> None:
 def test_resume_mid_epoch_is_bitwise_exact(make_cfg):
     # budget: 4 tiny 3-epoch CPU runs, ~15 s on 2 cores
     reference = make_cfg(EXACT)
-    train(reference)
+    ref_history = train(reference)["history"]
     ref_dir = Path(reference.paths.output_dir)
     ref_final = _final(ref_dir)
     ref_losses = _train_losses(ref_dir)
@@ -72,3 +78,115 @@ def test_resume_mid_epoch_is_bitwise_exact(make_cfg):
         for epoch, value in losses.items():
             assert value == ref_losses[epoch], (step, epoch)
         assert max(losses) == 2
+        # the epoch the checkpoint interrupted keeps its row, with the same values (summary.json, curves.png)
+        assert _rows(summary["history"]) == _rows(ref_history), f"history after resume at {step}"
+
+
+def _rows(history: list[dict]) -> list[dict]:
+    keys = ("epoch", "global_step", "train/loss", "train/acc", "val/loss", "val/acc")
+    return [{k: row.get(k) for k in keys} for row in history]
+
+
+def _run_cli(argv: list[str], monkeypatch, capfd, log_dir: Path) -> tuple[int, str, str]:
+    monkeypatch.setenv("LHT_LOG_DIR", str(log_dir))
+    monkeypatch.setattr(sys, "argv", ["train", *argv])
+    GlobalHydra.instance().clear()
+    code = 0
+    try:
+        train_main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        GlobalHydra.instance().clear()
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+# 5 optimizer steps per epoch; val/loss falls, so with mode=max the best checkpoint stays epoch 1's and
+# the step checkpoint (every 7 steps) is the newest one before the end: last.ckpt must still be the end.
+FINISHED = [
+    "model/net=mlp",
+    "data.batch_size=256",
+    "trainer.max_epochs=3",
+    "trainer.accelerator=cpu",
+    "test=false",
+    "callbacks.early_stopping=null",
+    "monitor.metric=val/loss",
+    "monitor.mode=max",
+    "callbacks.step_checkpoint.every_n_steps=7",
+    "~callbacks.model_summary",
+    "callbacks.progress_bar.style=lines",
+]
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_trains_on_from_its_end(tmp_path, monkeypatch, capfd):
+    # budget: a 3-epoch and a 2-epoch tiny MLP run in-process, ~15 s
+    logs = tmp_path / "logs"
+    code, out, err = _run_cli(
+        [*FINISHED, "scheduler=step", "scheduler.step_size=1"], monkeypatch, capfd, logs
+    )
+    assert code == 0, err
+    (run_dir,) = list((logs / "train" / "runs").iterdir())
+    last = run_dir / "checkpoints" / "last.ckpt"
+    end_lr = torch.load(last, map_location="cpu", weights_only=True)["optimizer_states"][0]["param_groups"][
+        0
+    ]["lr"]
+
+    code, out, err = _run_cli([f"resume={run_dir}", "trainer.max_epochs=5"], monkeypatch, capfd, logs)
+    assert code == 0, err
+    assert re.findall(r"^epoch (\d+)/5 ", out, flags=re.M) == ["4", "5"]  # not one epoch again
+    resumed = torch.load(last, map_location="cpu", weights_only=True)
+    assert resumed["global_step"] == 25
+    assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] < end_lr  # the step schedule went on
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [row["epoch"] for row in summary["history"]] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_resuming_longer_than_an_epoch_based_schedule_is_refused(tmp_path, monkeypatch, capfd, make_cfg):
+    # budget: one 3-epoch tiny MLP run in-process and three refusals, ~15 s
+    logs = tmp_path / "logs"
+    code, out, err = _run_cli([*FINISHED, "scheduler=cosine"], monkeypatch, capfd, logs)
+    assert code == 0, err
+    (run_dir,) = list((logs / "train" / "runs").iterdir())
+    before = _snapshot(tmp_path)
+
+    # resume=: refused before Hydra rewrites anything in the run directory
+    code, out, err = _run_cli([f"resume={run_dir}", "trainer.max_epochs=6"], monkeypatch, capfd, logs)
+    assert code == 2, out + err
+    new_run = [a for a in FINISHED if a != "trainer.max_epochs=3"] + [
+        "scheduler=cosine",
+        "trainer.max_epochs=6",
+    ]
+    line = (
+        "error: trainer.max_epochs: a resumed run keeps the learning-rate schedule it was trained with, "
+        "built for trainer.max_epochs=3 (scheduler.T_max); past its end the learning rate would rise again; "
+        "allowed: trainer.max_epochs=3 to resume, or a new run: make train " + " ".join(new_run)
+    )
+    assert err.strip() == line
+    assert "Traceback" not in out + err
+    assert _snapshot(tmp_path) == before
+
+    # another argument of the schedule, silently replaced by the saved one otherwise
+    code, out, err = _run_cli([f"resume={run_dir}", "scheduler.eta_min=0.0001"], monkeypatch, capfd, logs)
+    assert code == 2
+    assert err.strip().startswith(
+        "error: scheduler.eta_min: a resumed run keeps the learning-rate schedule it was trained with, "
+        "built for scheduler.eta_min=0.0; the checkpoint's scheduler state would replace 0.0001; "
+        "allowed: scheduler.eta_min=0.0 to resume, or a new run: make train "
+    )
+    assert _snapshot(tmp_path) == before
+
+    # ckpt_path= (a new run directory from the checkpoint): the same check before fitting
+    last = run_dir / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        UserError, match=r"^trainer.max_epochs: .* built for trainer.max_epochs=3 \(scheduler.T_max\)"
+    ):
+        train(make_cfg(["model/net=mlp", "scheduler=cosine", "trainer.max_epochs=6", f"ckpt_path={last}"]))
+    checkpoints = run_dir / "checkpoints"
+    assert _snapshot(checkpoints) == {k: v for k, v in before.items() if k.startswith(str(checkpoints))}

@@ -1,8 +1,11 @@
-"""Optuna search: search-space checks, two workers on one SQLite study, rerun continues the study."""
+"""Optuna search: search-space checks, two workers on one SQLite study, rerun continues the study; trials
+are scored on validation only, the best one is tested once, its written overrides reproduce it, and the
+storage password is printed and saved nowhere."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_hydra_template.config.errors import ConfigError
-from lightning_hydra_template.search import as_overrides, search_space, suggest
+from lightning_hydra_template.search import as_overrides, reproducing_overrides, search_space, suggest
 
 
 def _cfg(params: dict) -> OmegaConf:
@@ -110,3 +113,91 @@ def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path: Path, m
     assert ran == 1
     assert f"{len(finished)} of {len(finished) + 1} trials finished" in capsys.readouterr().out
     assert len(optuna.load_study(study_name="digits_mlp", storage=study._storage).trials) == len(trials) + 1
+
+
+def test_best_params_overrides_select_the_search_space_and_drop_search_settings() -> None:
+    typed = [
+        "hparams_search=digits_mlp",
+        "search.n_trials=40",
+        "search.worker_index=1",
+        "trainer.max_epochs=3",
+    ]
+    assert reproducing_overrides(typed, {"optimizer.lr": 0.01, "data.batch_size": 32}) == [
+        "hparams_search=digits_mlp",
+        "trainer.max_epochs=3",
+        "optimizer.lr=0.01",
+        "data.batch_size=32",
+    ]
+
+
+URL_PASSWORD = "search-db-pass-5150"
+
+
+@pytest.mark.slow
+def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Budget: 2 trials of 2 tiny epochs in-process, one test of the best checkpoint, then one
+    `make train` process with the written overrides (~40-90 s on 2 busy cores).
+
+    The study's storage URL carries a password. No database server is reachable offline and SQLite URLs
+    cannot hold a password, so the connection itself goes to a SQLite file; every place the URL is
+    printed or saved is the real code path."""
+    from lightning_hydra_template import search
+
+    opened: list[str] = []
+    real_open_storage = search.open_storage
+
+    def open_storage(url: str, attempts: int = 5):
+        opened.append(url)
+        return real_open_storage(f"sqlite:///{tmp_path / 'study.db'}", attempts)
+
+    storage = f"postgresql://optuna:{URL_PASSWORD}@db-host:5432/optuna"
+    args = [*SEARCH_ARGS[:-1], "search.n_trials=2", f"search.storage={storage}"]  # test=true (default)
+    monkeypatch.setattr(search, "open_storage", open_storage)
+    monkeypatch.setenv("LHT_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("LHT_MAKE_OVERRIDES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["search", *args])
+    search.main()
+    out = capsys.readouterr().out
+    assert opened == [storage]
+
+    directory = tmp_path / "logs" / "search" / "digits_mlp"
+    for trial in ("0", "1"):  # trials are scored on validation data only
+        assert json.loads((directory / trial / "summary.json").read_text())["test"] == {}
+    best = OmegaConf.load(directory / "best_params.yaml")
+    tested = json.loads((directory / search.BEST_TEST_FILE).read_text())
+    assert tested["trial"] == best.trial and set(tested["test"]) >= {"test/acc", "test/loss"}
+    assert OmegaConf.to_container(best.test_of_best_trial) == tested["test"]
+    report = (directory / "report.md").read_text()
+    assert "## Test split: the best trial only" in report and f"trial {best.trial}" in report
+    assert "## Test metrics (best checkpoint)" not in report  # no per-trial test metrics
+    assert "(test split, this trial only)" in out
+    assert "hparams_search=digits_mlp" in best.overrides
+    assert not any(o.startswith("search.") for o in best.overrides)
+    assert best.command.startswith("make train hparams_search=digits_mlp ")
+    # the storage password is nowhere: not printed, not in any file of the search directory
+    assert "postgresql://optuna:***@db-host:5432/optuna" in out and URL_PASSWORD not in out
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert URL_PASSWORD.encode() not in path.read_bytes(), path
+
+    # rerunning the finished study tests nothing again: the best trial's test was computed once
+    search.main()
+    assert "Testing the best trial" not in capsys.readouterr().out
+
+    # the written overrides, pasted into `make train`, train the best trial again
+    env = {**os.environ, "LHT_LOG_DIR": str(tmp_path / "again"), "PYTHONUNBUFFERED": "1"}
+    env.pop("LHT_RUN_ID", None)
+    again = subprocess.run(
+        [sys.executable, "-m", "lightning_hydra_template.train", *best.overrides],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    (summary_path,) = (tmp_path / "again").rglob("summary.json")
+    assert json.loads(summary_path.read_text())["best_value"] == pytest.approx(best.value, abs=1e-6)

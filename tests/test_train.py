@@ -103,6 +103,19 @@ def test_train_false_tests_the_untrained_model(make_cfg):
     assert summary["test"]["test/acc"] < 0.5
 
 
+def test_train_false_with_ckpt_path_tests_that_checkpoint_in_original_units(make_cfg, tmp_path):
+    # budget: a 3-epoch regression run on 442 samples and two tests of its checkpoint, ~10 s
+    trained = train(make_cfg(["experiment=regression", "trainer.max_epochs=3", "test=false"]))
+    last = Path(trained["run_dir"]) / "checkpoints" / "last.ckpt"
+    tested = train(make_cfg(["experiment=regression", "train=false", f"ckpt_path={last}"]))
+    assert tested["global_step"] == 0
+    evaluated = evaluate(
+        compose_config([f"ckpt_path={last}"], config_name="eval", output_dir=tmp_path / "eval")
+    )
+    assert tested["test"] == pytest.approx(evaluated)
+    assert tested["test"]["test/mae"] > 10  # disease progression units, not standardised ones (~1)
+
+
 def test_regime_experiments_state_their_plan(make_cfg, capsys):
     train(make_cfg(["experiment=full_batch", "trainer.max_epochs=2"]))
     out = capsys.readouterr().out

@@ -54,3 +54,20 @@ def history_rows(path: Path) -> list[dict[str, str]]:
         for record in read_records(path)
         if record.WhichOneof("record_type") == "history"
     ]
+
+
+def run_config(path: Path) -> dict[str, str]:
+    """The run's config as {key: JSON-encoded value}: the run record's config, then every config update."""
+    config: dict[str, str] = {}
+    for record in read_records(path):
+        kind = record.WhichOneof("record_type")
+        items = (
+            record.run.config.update if kind == "run" else record.config.update if kind == "config" else []
+        )
+        config |= {item.key or "/".join(item.nested_key): item.value_json for item in items}
+    return config
+
+
+def run_tags_and_group(path: Path) -> tuple[list[str], str]:
+    runs = [r.run for r in read_records(path) if r.WhichOneof("record_type") == "run"]
+    return list(runs[-1].tags), runs[-1].run_group

@@ -44,6 +44,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(train_cfg["data"])
+    data_state = checkpoint.get(
+        type(datamodule).__qualname__
+    )  # where Lightning saves a datamodule's state_dict
+    if data_state:  # e.g. a table's feature scaling, fitted when training: reused, not refitted
+        datamodule.load_state_dict(data_state)
     model = rebuild_model(checkpoint, train_cfg, cfg.ckpt_path)
     del checkpoint
     callbacks = default_progress([], cfg.trainer)

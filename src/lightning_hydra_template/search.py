@@ -7,14 +7,19 @@
 The study lives in ``search.storage`` (default: an SQLite file in the search directory
 ``<log dir>/search/<study_name>/``), so rerunning the same command continues it and several workers
 pointed at the same storage share it. Each trial trains in-process in ``<search dir>/<trial number>/``
-(summary.json, checkpoints, .hydra/config.yaml); unpromising trials are pruned after a validation
-epoch. ``best_params.yaml``, ``trials.csv`` and the sweep report are written to the search directory.
+(summary.json, checkpoints, .hydra/config.yaml) and is scored on the validation split only;
+unpromising trials are pruned after a validation epoch. ``best_params.yaml`` (with the ``make train``
+command that reproduces the best trial), ``trials.csv`` and the sweep report are written to the search
+directory. At the end the best trial's checkpoint is tested once on the test split (``test=false``:
+not at all), and that number is reported as such, apart from the validation values that chose it.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,9 +27,20 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_hydra_template.config.errors import ConfigError, UserError, fail, user_errors
+from lightning_hydra_template.config.secrets import (
+    load_dotenv,
+    redact,
+    redact_files,
+    redact_text,
+    register_config_secrets,
+    register_override_secrets,
+)
 
 PARAM_TYPES = ("float", "int", "categorical")
 _FINISHED_STATES = ("COMPLETE", "PRUNED")
+BEST_TEST_FILE = "best_trial_test.json"
+# Trials are compared on validation data only; the test split is used once, for the best trial.
+TRIAL_OVERRIDES = ("test=false",)
 
 
 def search_space(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -77,6 +93,18 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def as_overrides(values: dict[str, Any]) -> list[str]:
     return [f"{key}={value}" for key, value in values.items()]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def reproducing_overrides(search_overrides: list[str], params: dict[str, Any]) -> list[str]:
+    """The ``make train`` overrides that train a trial again: the search command's own overrides
+    (``hparams_search=<name>`` included; the ``search.*`` settings changed nothing in training) and the
+    trial's values."""
+    kept = [o for o in search_overrides if not _key(o).startswith("search.")]
+    return [*kept, *as_overrides(params)]
 
 
 def search_dir(cfg: DictConfig) -> Path:
@@ -150,11 +178,15 @@ def compose_trial(config_overrides: list[str], trial_dir: Path | None = None) ->
     OmegaConf.save(OmegaConf.create(config_overrides), hydra_dir / "overrides.yaml")
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.save(job_cfg, hydra_dir / "config.yaml", resolve=True)
+    redact_files(hydra_dir.glob("*.yaml"))  # before the trial's checks, which may fail
     return cfg
 
 
-def write_results(study: Any, directory: Path, space: dict[str, dict[str, Any]]) -> None:
-    """trials.csv (every trial of the study) and best_params.yaml (as overrides and as values)."""
+def write_results(
+    study: Any, directory: Path, space: dict[str, dict[str, Any]], search_overrides: list[str]
+) -> None:
+    """trials.csv (every trial of the study) and best_params.yaml (values, the overrides and command
+    that reproduce the best trial, and its test metrics once measured)."""
     trials = study.get_trials(deepcopy=False)
     names = list(space)
     with (directory / "trials.csv").open("w", newline="") as handle:
@@ -172,14 +204,20 @@ def write_results(study: Any, directory: Path, space: dict[str, dict[str, Any]])
     completed = [t for t in trials if t.state.name == "COMPLETE"]
     if completed:
         best = study.best_trial
+        overrides = reproducing_overrides(search_overrides, best.params)
         best_doc = {
             "study": study.study_name,
             "trial": best.number,
-            "value": best.value,
+            "value": best.value,  # the monitored validation metric that chose this trial
             "params": dict(best.params),
-            "overrides": as_overrides(best.params),
+            "overrides": overrides,
+            "command": "make train " + " ".join(shlex.quote(o) for o in overrides),
             "run_dir": best.user_attrs.get("run_dir"),
         }
+        tested = _read_best_test(directory)
+        if tested and tested.get("trial") == best.number:
+            best_doc["test_of_best_trial"] = tested["test"]
+        best_doc = redact(best_doc)
         (directory / "best_params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(best_doc)))
 
 
@@ -188,10 +226,13 @@ def run_search(overrides: list[str]) -> int:
     import optuna
     from hydra.utils import instantiate
 
+    from lightning_hydra_template.cli import warn_unused_local
     from lightning_hydra_template.distributed.sweep import write_status
     from lightning_hydra_template.train import train
 
     base = compose_trial(overrides)
+    register_config_secrets(OmegaConf.to_container(base, resolve=False))
+    warn_unused_local(base)
     if "search" not in base:
         raise ConfigError(
             "hparams_search",
@@ -216,8 +257,8 @@ def run_search(overrides: list[str]) -> int:
     states = tuple(getattr(optuna.trial.TrialState, s) for s in _FINISHED_STATES)
     finished = len(study.get_trials(deepcopy=False, states=states))
     print(
-        f"Study {study.study_name!r} in {storage_url(base, directory)}: {finished} of {n_trials} trials "
-        f"finished; worker {worker}",
+        f"Study {study.study_name!r} in {redact_text(storage_url(base, directory))}: {finished} of "
+        f"{n_trials} trials finished; worker {worker}",
         flush=True,
     )
     stop_error: list[str] = []
@@ -228,7 +269,7 @@ def run_search(overrides: list[str]) -> int:
         trial.set_user_attr("run_dir", str(trial_dir))
         trial.set_user_attr("worker", worker)
         print(f"trial {trial.number}: {' '.join(as_overrides(values))}", flush=True)
-        cfg = compose_trial([*overrides, *as_overrides(values)], trial_dir)
+        cfg = compose_trial([*overrides, *as_overrides(values), *TRIAL_OVERRIDES], trial_dir)
         pruning = OptunaPruning(trial, cfg.monitor.metric)
         try:
             summary = train(cfg, extra_callbacks=[pruning])
@@ -263,14 +304,91 @@ def run_search(overrides: list[str]) -> int:
                 gc_after_trial=True,
             )
     finally:
-        write_results(study, directory, space)
+        write_results(study, directory, space, overrides)
         from lightning_hydra_template.distributed.sweep_report import write_report
 
         write_report(directory)
     if stop_error:
         raise UserError(stop_error[0])
-    _print_outcome(study, directory)
+    tested = evaluate_best_trial(study, directory, overrides) if base.get("test") else None
+    if tested:
+        write_results(study, directory, space, overrides)
+        _append_test_to_report(directory, tested, base.monitor.metric)
+    _print_outcome(study, directory, tested)
     return len(study.trials) - before
+
+
+# eval.yaml's groups and keys: what of the search command also applies to testing a checkpoint
+_EVAL_KEYS = ("trainer", "extras", "paths", "seed", "deterministic")
+
+
+def evaluate_best_trial(study: Any, directory: Path, search_overrides: list[str]) -> dict[str, Any] | None:
+    """Test the best trial's best checkpoint on the test split, once per best trial (the result is
+    kept in ``best_trial_test.json``; a later, better trial is tested when the study continues)."""
+    completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not completed:
+        return None
+    best = study.best_trial
+    tested = _read_best_test(directory)
+    if tested and tested.get("trial") == best.number:
+        return tested
+    summary = _read_json(Path(best.user_attrs.get("run_dir", "")) / "summary.json") or {}
+    checkpoint = summary.get("best_checkpoint")
+    if not checkpoint or not Path(checkpoint).is_file():
+        print(f"  no checkpoint of trial {best.number} on this machine: its test split is not scored")
+        return None
+    from lightning_hydra_template.config.compose import compose_run_config
+    from lightning_hydra_template.eval import evaluate
+
+    print(f"Testing the best trial ({best.number}) once on the test split: {checkpoint}", flush=True)
+    eval_overrides = [o for o in search_overrides if _key(o).split(".")[0].split("/")[0] in _EVAL_KEYS]
+    output_dir = directory / "best_trial_test"
+    cfg = compose_run_config(
+        [*eval_overrides, f"ckpt_path={_quoted(checkpoint)}", "logger=none"],
+        output_dir,
+        "eval",
+        job_num=best.number,
+    )
+    metrics = evaluate(cfg)
+    record = {"trial": best.number, "checkpoint": checkpoint, "test": metrics}
+    (directory / BEST_TEST_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _quoted(value: str) -> str:
+    """A Hydra override value that may hold ``=``, blanks or brackets (a checkpoint path)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_best_test(directory: Path) -> dict[str, Any] | None:
+    return _read_json(directory / BEST_TEST_FILE)
+
+
+def _describe_metrics(metrics: dict[str, float]) -> str:
+    return " | ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+
+
+def _append_test_to_report(directory: Path, tested: dict[str, Any], monitor: str) -> None:
+    report = directory / "report.md"
+    if not report.is_file():
+        return
+    lines = [
+        "## Test split: the best trial only",
+        "",
+        f"Trials were compared on {monitor} (validation). The best one, trial {tested['trial']}, was then "
+        "tested once on the test split:",
+        "",
+        f"- {_describe_metrics(tested['test'])}",
+        "",
+    ]
+    report.write_text(report.read_text().rstrip("\n") + "\n\n" + "\n".join(lines))
 
 
 def _history(pruning: Any) -> list[dict[str, Any]]:
@@ -278,7 +396,7 @@ def _history(pruning: Any) -> list[dict[str, Any]]:
     return [{"epoch": epoch, monitor: value} for epoch, value in pruning.reported]
 
 
-def _print_outcome(study: Any, directory: Path) -> None:
+def _print_outcome(study: Any, directory: Path, tested: dict[str, Any] | None) -> None:
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
@@ -289,9 +407,14 @@ def _print_outcome(study: Any, directory: Path) -> None:
     )
     if (directory / "best_params.yaml").is_file():
         best = study.best_trial
-        print(f"  best value  {best.value:.4f} (trial {best.number})")
+        print(f"  best value  {best.value:.4f} (trial {best.number}, validation)")
         print(f"  best params {' '.join(as_overrides(best.params))}")
-        print(f"  written     {directory}/best_params.yaml", flush=True)
+        if tested:
+            print(f"  its test    {_describe_metrics(tested['test'])} (test split, this trial only)")
+        print(
+            f"  written     {directory}/best_params.yaml (its `command` trains the best trial again)",
+            flush=True,
+        )
     print(f"  trials      {directory}/trials.csv, report.md", flush=True)
 
 
@@ -301,6 +424,8 @@ def main() -> None:
 
     register_resolvers()
     args = make_overrides() + sys.argv[1:]
+    load_dotenv()  # secrets in ./.env reach the environment, and are masked like any other
+    register_override_secrets(args)
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return

@@ -19,8 +19,10 @@ from lightning_hydra_template.cli import hydra_entry
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.secrets import redact, redact_files
 from lightning_hydra_template.config.validation import validate_config
+from lightning_hydra_template.runs.output_log import log_printed_output
 
 
+@log_printed_output  # train.log keeps the plan, epoch lines, summary and resume hint
 def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Run one training job described by ``cfg``; returns the summary (also written as summary.json).
 
@@ -43,7 +45,15 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     from lightning_hydra_template.callbacks.loader_resume import LoaderResume
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.callbacks.run_summary import RunSummary
-    from lightning_hydra_template.callbacks.safety import GracefulInterrupt, Interrupted, resume_hint
+    from lightning_hydra_template.callbacks.safety import (
+        LAST,
+        GracefulInterrupt,
+        Interrupted,
+        checkpoint_dir,
+        keep_last_current,
+        resume_hint,
+    )
+    from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.data.resumable_loader import resumable_train_loader
     from lightning_hydra_template.runs.build import (
         close_loggers,
@@ -59,6 +69,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     )
     from lightning_hydra_template.runs.model_from_data import build_model
     from lightning_hydra_template.runs.plan import plan_for
+    from lightning_hydra_template.runs.provenance import record_provenance
     from lightning_hydra_template.runs.resume import auto_resume_path, check_resume_checkpoint
     from lightning_hydra_template.runs.summary import describe_summary, write_summary
 
@@ -76,6 +87,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
     history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
     callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks += keep_last_current(callbacks)  # last.ckpt at the current state after every validation
     interrupt = GracefulInterrupt()
     callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
     callbacks += [LoaderResume(), ExactResume(), interrupt]  # loader first: it must not move the restored RNG
@@ -91,20 +103,25 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     summary_callback.plan = plan
     if trainer.is_global_zero and plan is not None:  # None: a training loader without a length
         print(plan.describe(), flush=True)
+    provenance = record_provenance(run_dir) if trainer.is_global_zero else []
+    hyperparameters = hyperparameters_for(loggers, cfg, plan, provenance)
 
+    ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
+    if ckpt_path:  # fitting continues from it, or (train=false) it is the model tested
+        check_resume_checkpoint(ckpt_path, model, cfg if cfg.train else None)
     if cfg.train:
         remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
-        ckpt_path = auto_resume_path(run_dir, cfg.get("ckpt_path"))
-        if ckpt_path:
-            check_resume_checkpoint(ckpt_path, model)
-            if trainer.is_global_zero:
-                print(f"Resuming from {ckpt_path}", flush=True)
+        if ckpt_path and trainer.is_global_zero:
+            print(f"Resuming from {ckpt_path}", flush=True)
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            if interrupt.signum is not None:  # the signal came after the last training step
-                raise Interrupted(interrupt.signum, None)
+            if interrupt.stop_signal is not None:  # stopped at the end of an epoch, or after the last step
+                raise Interrupted(interrupt.stop_signal, interrupt.checkpoint, interrupt.requeued)
         except Interrupted as stop:
             if trainer.is_global_zero:
+                stop.checkpoint = (
+                    stop.checkpoint or checkpoint_dir(trainer) / LAST
+                )  # DDP: the workers saved it
                 print(f"{stop}; {resume_hint(run_dir)}", flush=True)
             raise SystemExit(stop.exit_code) from None
     epoch_rows = list(history.rows)  # testing a checkpoint restores the callbacks' state as saved then
@@ -112,10 +129,12 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     test_metrics: dict[str, float] = {}
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.test:
-        ckpt = best_path if (cfg.train and best_path) else None
+        # after fitting: the best checkpoint; with train=false: the weights of ckpt_path, if given
+        ckpt = (best_path or None) if cfg.train else ckpt_path
         results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
+    log_final_metrics(loggers, hyperparameters, cfg.monitor.metric, summary_callback.best_value, test_metrics)
     close_loggers(loggers)
     fit_seconds = summary_callback.fit_seconds
     summary = {
@@ -135,6 +154,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         if fit_seconds
         else 0.0,
         "plan": plan.as_dict() if plan is not None else None,
+        "provenance": provenance,  # one record per start of this run directory (the first, then each resume)
         "history": epoch_rows,  # one row per epoch: train/* and val/* values, global_step, seconds
     }
     if trainer.is_global_zero:

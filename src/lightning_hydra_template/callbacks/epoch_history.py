@@ -27,7 +27,8 @@ class EpochHistory(Callback):
 
     Lightning validates inside the training epoch and the module logs ``train/*`` in its own
     ``on_train_epoch_end`` (after the callbacks' hook), so a row is completed when the next epoch
-    starts or training ends.
+    starts or training ends. A checkpoint keeps the open row apart; a run resumed from it completes
+    that row (mid-epoch: with the rest of the epoch; at the epoch's end: as it was saved).
     """
 
     def __init__(self) -> None:
@@ -38,9 +39,12 @@ class EpochHistory(Callback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = time.perf_counter()
-        self._offset = self.rows[-1]["seconds"] if self.rows else 0.0
+        latest = self._pending or (self.rows[-1] if self.rows else {})
+        self._offset = latest.get("seconds", 0.0)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._pending is not None and self._pending["epoch"] == trainer.current_epoch + 1:
+            return  # resumed from a checkpoint taken as this epoch started: its row is open already
         self._finish(trainer)
         self._pending = {"epoch": trainer.current_epoch + 1}
 
@@ -59,8 +63,11 @@ class EpochHistory(Callback):
         self._pending = None
         row.update(_scalars(trainer.callback_metrics, "train/"))
         row["global_step"] = trainer.global_step
-        row["seconds"] = round(self._offset + time.perf_counter() - self._start, 4)
+        row["seconds"] = self._elapsed()
         self.rows.append(row)
+
+    def _elapsed(self) -> float:
+        return round(self._offset + time.perf_counter() - (self._start or time.perf_counter()), 4)
 
     def series(self) -> dict[str, list[tuple[int, float]]]:
         """``{metric: [(epoch, value), ...]}`` for every per-epoch metric (``*_best`` trackers left out)."""
@@ -72,11 +79,20 @@ class EpochHistory(Callback):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        # Checkpoints are saved after validation, before the epoch's row is complete: keep it as it is.
-        pending = [dict(self._pending)] if self._pending and self._start is not None else []
-        for row in pending:
-            row["seconds"] = round(self._offset + time.perf_counter() - self._start, 4)
-        return {"rows": self.rows + pending}
+        pending = dict(self._pending, seconds=self._elapsed()) if self._pending is not None else None
+        return {"rows": list(self.rows), "pending": pending}
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        pending = checkpoint.get("callbacks", {}).get(self.state_key, {}).get("pending")
+        progress = trainer.fit_loop.epoch_progress.current
+        if pending is not None and progress.processed > progress.completed:
+            # saved at the epoch's end (ModelCheckpoint, LastCheckpoint: after the module logged train/*);
+            # a run resumed from here starts the next epoch, so the row keeps this epoch's values now
+            pending.update(_scalars(trainer.callback_metrics, "train/"))
+            pending["global_step"] = trainer.global_step
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict.get("rows", []))
+        self._pending = state_dict.get("pending")

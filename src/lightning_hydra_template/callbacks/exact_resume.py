@@ -78,9 +78,20 @@ def collect_running_state(module: LightningModule) -> dict[str, Any]:
     return state
 
 
+def _upgraded(state: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints written while TaskModule kept its training-loss sums in buffers: the same sums,
+    as the states of today's ``train_loss`` metric (models/running_loss.py)."""
+    total, count = state.get("buffer:_train_loss_sum"), state.get("buffer:_train_count")
+    if total is None or count is None or "metric:train_loss" in state:
+        return state
+    legacy = {"states": {"total": total, "count": count}, "update_count": int(count > 0)}
+    rest = {k: v for k, v in state.items() if k not in ("buffer:_train_loss_sum", "buffer:_train_count")}
+    return {**rest, "metric:train_loss": legacy}
+
+
 def restore_running_state(module: LightningModule, state: dict[str, Any]) -> None:
     modules = dict(module.named_modules())
-    for key, value in state.items():
+    for key, value in _upgraded(state).items():
         kind, _, qualified = key.partition(":")
         if kind == "buffer":
             owner_name, _, attr = qualified.rpartition(".")

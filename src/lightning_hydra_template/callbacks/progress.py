@@ -73,13 +73,15 @@ class ThrottledRichProgress(RichProgressBar):
     date at most every ``min_interval`` seconds and at the last batch of each loop.
 
     Lightning's ``RichProgressBar`` updates its bar and re-reads the progress-bar metrics after every
-    batch, which costs more than a small network's whole step.
+    batch, which costs more than a small network's whole step. Its training bar also counts epochs
+    from 0 ("Epoch 0/5" for 6 epochs); this one says "Epoch 1/6", like the rest of the run's output.
     """
 
     def __init__(self, refresh_rate: int = 1, leave: bool = True, min_interval: float = 0.25) -> None:
         super().__init__(refresh_rate=refresh_rate, leave=leave)
         self.min_interval = min_interval
         self._last_draw = float("-inf")
+        self._numbered: tuple[Any, int] | None = None  # (training bar, epoch) whose description is set
 
     def _due(self, batch_idx: int, total: float) -> bool:
         now = time.monotonic()
@@ -88,11 +90,32 @@ class ThrottledRichProgress(RichProgressBar):
             return True
         return False
 
+    def train_description(self, trainer: Trainer) -> str:
+        """``Epoch <n>/<max_epochs>``, counted from 1 (``Epoch <n>`` when the number of epochs is open)."""
+        text = f"Epoch {trainer.current_epoch + 1}"
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            text += f"/{trainer.max_epochs}"
+        return f"{text:{len(self.validation_description)}}"  # as wide as the validation bar: no flicker
+
+    def _number_epoch_from_one(self, trainer: Trainer) -> None:
+        bar = self.train_progress_bar_id
+        if self.progress is None or bar is None or self._numbered == (bar, trainer.current_epoch):
+            return
+        text = self.train_description(trainer)
+        style = self.theme.description
+        self.progress.update(bar, description=f"[{style}]{text}" if style else text)
+        self._numbered = (bar, trainer.current_epoch)
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._number_epoch_from_one(trainer)
+
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         if self._due(batch_idx, self.total_train_batches):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self._number_epoch_from_one(trainer)  # a run resumed mid-epoch gets its bar here
 
     def on_validation_batch_end(
         self,

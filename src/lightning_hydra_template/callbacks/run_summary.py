@@ -6,24 +6,11 @@ import time
 import warnings
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities.data import extract_batch_size
 
 from lightning_hydra_template.runs.plan import RunPlan
 
-
-def batch_samples(batch: Any) -> int:
-    """Samples in a batch of any layout: the first dimension of its first tensor (tuples, lists and dicts
-    are searched in order); 0 when it holds no tensor."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    if isinstance(batch, dict):
-        batch = list(batch.values())
-    if isinstance(batch, (list, tuple)):
-        for item in batch:
-            if found := batch_samples(item):
-                return found
-    return 0
 
 
 class RunSummary(Callback):
@@ -52,7 +39,7 @@ class RunSummary(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self.samples_seen += batch_samples(batch)
+        self.samples_seen += extract_batch_size(batch)  # tuple or dict batches
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # after the module's on_validation_epoch_end has logged this epoch's values

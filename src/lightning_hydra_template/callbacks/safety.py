@@ -1,21 +1,27 @@
-"""Callbacks that keep work from being lost: step checkpoints, stop on a non-finite loss,
-and a checkpoint on Ctrl-C / SIGTERM / the SLURM pre-timeout signal."""
+"""Callbacks that keep work from being lost: ``last.ckpt`` kept at the current state, step checkpoints,
+stop on a non-finite loss, and a checkpoint on Ctrl-C / SIGTERM / the SLURM pre-timeout signal."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 from lightning_hydra_template.config.errors import UserError
+from lightning_hydra_template.distributed.interrupt import Interrupted, announce, requested_stop, stop_signals
 from lightning_hydra_template.distributed.slurm import scontrol_requeue, slurm_requeue_signal
 
 LAST = "last.ckpt"
+
+# The global step each checkpoint file was last written at, per Trainer: the savers below write a file
+# at the end of fitting only if no other one already did at that step.
+_WRITTEN: WeakKeyDictionary[Trainer, dict[Path, int]] = WeakKeyDictionary()
 
 
 def checkpoint_dir(trainer: Trainer) -> Path:
@@ -25,9 +31,62 @@ def checkpoint_dir(trainer: Trainer) -> Path:
     return Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
 
 
+def save_checkpoint(trainer: Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint`` (atomic through the run's checkpoint IO; every process calls it)."""
+    trainer.save_checkpoint(path, weights_only=False)
+    _WRITTEN.setdefault(trainer, {})[Path(path)] = trainer.global_step
+
+
+def written_at_this_step(trainer: Trainer, path: Path) -> bool:
+    return _WRITTEN.get(trainer, {}).get(Path(path)) == trainer.global_step
+
+
+def _saving_allowed(trainer: Trainer) -> bool:
+    """As Lightning's ModelCheckpoint: only while fitting, never in fast_dev_run or the sanity check."""
+    return trainer.state.fn == "fit" and not trainer.fast_dev_run and not trainer.sanity_checking
+
+
+class LastCheckpoint(Checkpoint):
+    """Keeps ``last.ckpt`` at the current state (global step, epoch, weights) after every validation,
+    at the end of every epoch and at the end of fitting, whether or not the monitored metric improved.
+
+    It takes the job over from ``ModelCheckpoint(save_last=True)`` (see :func:`keep_last_current`),
+    which in lightning 2.6 rewrites ``last.ckpt`` only when a top-k checkpoint is saved in the same
+    step. Being a :class:`Checkpoint`, Lightning calls it after the ModelCheckpoint (the state saved
+    includes the newest best checkpoint) and, at an epoch's end, after the module's own epoch-end hook
+    (the epoch's training metrics are logged and its running sums reset).
+    """
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not _at_epoch_end(trainer):  # a validation inside the epoch; the epoch-end one is saved below
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._save(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not written_at_this_step(trainer, checkpoint_dir(trainer) / LAST):
+            self._save(trainer)
+
+    def _save(self, trainer: Trainer) -> None:
+        if _saving_allowed(trainer) and trainer.global_step > 0:
+            save_checkpoint(trainer, checkpoint_dir(trainer) / LAST)
+
+
+def keep_last_current(callbacks: list[Callback]) -> list[Callback]:
+    """``[LastCheckpoint()]`` taking over ``last.ckpt`` from every ``ModelCheckpoint(save_last=True)``
+    in ``callbacks``, or ``[]`` when none writes it."""
+    owners = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.save_last is True]
+    for callback in owners:
+        callback.save_last = False
+    return [LastCheckpoint()] if owners else []
+
+
 class StepCheckpoint(Callback):
     """Writes ``last.ckpt`` every ``every_n_steps`` optimizer steps, so a crash (even SIGKILL)
-    loses at most that many steps. ``filename`` may use ``{step}`` and ``{epoch}``."""
+    loses at most that many steps, and once more at the end of fitting if the final step was not
+    saved yet. ``filename`` may use ``{step}`` and ``{epoch}`` (the epoch in progress, counted from 1 like
+    the best checkpoint's name)."""
 
     def __init__(self, every_n_steps: int = 100, filename: str = LAST) -> None:
         if every_n_steps < 1:
@@ -35,22 +94,36 @@ class StepCheckpoint(Callback):
         self.every_n_steps = every_n_steps
         self.filename = filename
         self._last_saved_step = -1
+        self._epoch = (
+            1  # the epoch (from 1) of the latest training batch; after fitting, current_epoch has moved on
+        )
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self._epoch = trainer.current_epoch + 1
         step = trainer.global_step
         if step == 0 or step % self.every_n_steps or step == self._last_saved_step:
             return  # also skips accumulation batches, which leave global_step unchanged
         if _at_epoch_end(trainer):
             return  # the epoch-end checkpoint follows validation; one taken before it would skip that
-        self._last_saved_step = step
-        name = self.filename.format(step=step, epoch=trainer.current_epoch)
-        trainer.save_checkpoint(checkpoint_dir(trainer) / name, weights_only=False)
+        self._save(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.global_step and not written_at_this_step(trainer, self._path(trainer)):
+            self._save(trainer)
+
+    def _path(self, trainer: Trainer) -> Path:
+        return checkpoint_dir(trainer) / self.filename.format(step=trainer.global_step, epoch=self._epoch)
+
+    def _save(self, trainer: Trainer) -> None:
+        if _saving_allowed(trainer):
+            self._last_saved_step = trainer.global_step
+            save_checkpoint(trainer, self._path(trainer))
 
 
 def _at_epoch_end(trainer: Trainer) -> bool:
-    """The last training batch of the epoch, before its validation and epoch-end hooks.
+    """The last training batch of the epoch, up to the end of its validation.
 
     Lightning resumes a checkpoint taken here at the next epoch, so this epoch's validation and
     end-of-epoch logging would never happen in the resumed run.
@@ -79,82 +152,84 @@ class FiniteLossGuard(Callback):
         )
 
 
-class Interrupted(Exception):
-    """Training stopped on a signal after saving a checkpoint; ``exit_code`` is 128 + the signal."""
-
-    def __init__(self, signum: int, checkpoint: Path | None, requeued: bool = False) -> None:
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.requeued = requeued
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name}" + (f"; checkpoint saved to {checkpoint}" if checkpoint else ""))
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-
 class GracefulInterrupt(Callback):
     """Ctrl-C, SIGTERM (and SIGUSR1 under SLURM) finish the current step, save ``last.ckpt``
     through the atomic checkpoint IO and stop with exit code 128 + signal (130, 143, 138).
 
-    A second Ctrl-C aborts at once. Under SLURM the job is requeued with ``scontrol requeue``; the
-    requeued job finds the checkpoint because its run directory is derived from the job id.
+    Mid-epoch it saves and raises :class:`Interrupted` at once. On the last step of an epoch it stops
+    the way early stopping does: the epoch's validation and end-of-epoch hooks run, fitting ends and
+    ``last.ckpt`` is saved then (so an epoch of one step is interrupted too); the caller raises
+    :class:`Interrupted` when ``stop_signal`` is set after fitting. A second Ctrl-C aborts at once.
+    Under SLURM the job is requeued with ``scontrol requeue``; the requeued job finds the checkpoint
+    because its run directory is derived from the job id.
     """
 
     def __init__(self, requeue: bool = True) -> None:
         self.requeue = requeue
-        self.signum: int | None = None
+        self.signum: int | None = None  # received by this process
+        self.stop_signal: int | None = None  # the signal training stopped on, agreed by every process
+        self.checkpoint: str | None = None
+        self.requeued = False
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now, without a checkpoint
         self.signum = signum
-        print(
-            f"\n{signal.Signals(signum).name} received: saving a checkpoint after this step "
-            "(Ctrl-C again to abort without one)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def _signals(self) -> list[int]:
-        requeue = slurm_requeue_signal()
-        return [signal.SIGINT, signal.SIGTERM] + ([requeue] if requeue else [])
+        announce(signum)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Installed after Lightning's own handlers (set up when fit starts), which it replaces; the
         # Trainer puts the originals back at teardown.
-        self.signum = None
-        for signum in self._signals():
+        self.signum = self.stop_signal = self.checkpoint = None
+        self.requeued = False
+        for signum in stop_signals():
             with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
                 self._previous[signum] = signal.signal(signum, self._handle)
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if _at_epoch_end(trainer):
-            return  # save after this epoch's validation, at the next step (see StepCheckpoint)
+        if self.stop_signal is not None:
+            return
         signum = self._agreed_signal(trainer)
         if signum is None:
             return
-        path = checkpoint_dir(trainer) / LAST
-        trainer.save_checkpoint(path, weights_only=False)
-        requeued = False
-        if signum == slurm_requeue_signal() and self.requeue and trainer.is_global_zero:
-            requeued = scontrol_requeue()
-        raise Interrupted(signum, path, requeued)
-
-    def _agreed_signal(self, trainer: Trainer) -> int | None:
-        """The signal, agreed on by all processes (one may get it a step before the others)."""
-        if trainer.world_size == 1:
-            return self.signum
-        flag = torch.tensor([self.signum or 0], device=trainer.strategy.root_device)
-        flag = trainer.strategy.reduce(flag, reduce_op="max")
-        return int(flag.item()) or None
+        self.stop_signal = signum
+        if _at_epoch_end(trainer):
+            # A checkpoint taken here would skip this epoch's validation on resume (see StepCheckpoint):
+            # finish the epoch, then stop; min_epochs / min_steps would otherwise keep training.
+            trainer.fit_loop.min_epochs = 0
+            trainer.fit_loop.epoch_loop.min_steps = 0
+            trainer.should_stop = True
+            return
+        self._save(trainer, signum)
+        raise Interrupted(signum, self.checkpoint, self.requeued)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        signum = self.stop_signal or self._agreed_signal(trainer)  # also a signal after the last step
+        if signum is not None:
+            self.stop_signal = signum
+            self._save(trainer, signum)
         self._restore()
+
+    def _save(self, trainer: Trainer, signum: int) -> None:
+        path = checkpoint_dir(trainer) / LAST
+        if not written_at_this_step(trainer, path):
+            save_checkpoint(trainer, path)
+        self.checkpoint = str(path)
+        if signum == slurm_requeue_signal() and self.requeue and trainer.is_global_zero:
+            self.requeued = scontrol_requeue()
+
+    def _agreed_signal(self, trainer: Trainer) -> int | None:
+        """The signal, agreed on by all processes (one may get it a step before the others); a DDP
+        worker also counts the signal its launching process received."""
+        local = self.signum or requested_stop()
+        if trainer.world_size == 1:
+            return local
+        flag = torch.tensor([local or 0], device=trainer.strategy.root_device)
+        flag = trainer.strategy.reduce(flag, reduce_op="max")
+        return int(flag.item()) or None
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._restore()

@@ -38,6 +38,7 @@ def compose_run_config(
     output_dir.mkdir(parents=True, exist_ok=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.run.dir = str(output_dir)  # resolving the config must not create a run directory
         cfg.hydra.job.num = job_num
         cfg.paths.output_dir = str(output_dir)
         if log_dir is not None:

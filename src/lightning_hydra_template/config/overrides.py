@@ -7,9 +7,17 @@ import os
 import re
 from collections.abc import Callable
 
+from omegaconf import OmegaConf
+
 from lightning_hydra_template.config.compose import CONFIG_DIR
+from lightning_hydra_template.config.devices import check_accelerator_cheaply
 from lightning_hydra_template.config.errors import fail, traceback_requested, user_errors
-from lightning_hydra_template.config.validation import check_writable, validate_config
+from lightning_hydra_template.config.validation import (
+    check_output_dir,
+    check_writable,
+    validate_config,
+    validate_sweep,
+)
 
 # Flags that make Hydra print something instead of running: no pre-composition for these.
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
@@ -84,23 +92,49 @@ def _sibling_keys(config_name: str, overrides: list[str]) -> Callable[[str], lis
     return siblings
 
 
-def check_overrides(config_name: str, overrides: list[str]) -> None:
+def _without_sweeps(overrides: list[str]) -> list[str] | None:
+    """The overrides that are not sweeps (``a=1,2``, ``x=range(...)``), as Hydra composes a multirun's
+    primary config; None if they cannot be parsed (Hydra reports that itself)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None
+    return [o.input_line for o in parsed if not o.is_sweep_override()]
+
+
+def check_overrides(config_name: str, overrides: list[str], multirun: bool = False) -> None:
     """Compose the config once with the user's overrides, so typos and bad values fail before
-    Hydra creates a run directory."""
+    Hydra creates a run directory.
+
+    For a multirun only what holds for every job is checked (device, sweep directory and callbacks), from
+    the overrides that are not sweeps: each job checks its own values.
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    if multirun and (overrides := _without_sweeps(overrides)) is None:
+        return
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             try:
-                cfg = compose(config_name=config_name, overrides=overrides)
+                cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
             except Exception as err:  # Hydra raises several exception types for bad overrides
+                if multirun:
+                    return  # Hydra reports it, as it would without this check
                 if traceback_requested():
                     raise
                 fail(explain_compose_error(err, _sibling_keys(config_name, overrides)))
     finally:
         GlobalHydra.instance().clear()
     with user_errors():
+        # a device no job can have fails every job: also refused before a sweep starts
+        check_accelerator_cheaply(OmegaConf.select(cfg, "trainer.accelerator", default=None))
+        if multirun:
+            validate_sweep(cfg)
+            return
         validate_config(cfg)
         if (log_dir := cfg.get("paths", {}).get("log_dir")) is not None:
             check_writable(log_dir)
+        check_output_dir(cfg)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
+from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import Check, check_fields, is_int, is_number
 from lightning_hydra_template.data.in_memory import InMemoryLoader
 
 FULL_BATCH = "full"
@@ -53,10 +56,47 @@ class InMemoryDataModule(pl.LightningDataModule):
     """Loads a whole dataset as tensors, splits it once and serves batches by slicing.
 
     Subclasses implement :meth:`load_arrays` (and :meth:`fit_transforms` for statistics that
-    must come from the training split only).
+    must come from the training split only), and extend :meth:`check_config` for their own fields.
     """
 
     stratified = False
+
+    @classmethod
+    def check_config(cls, config: DictConfig) -> None:
+        """Before the run starts: the ``data.*`` fields every in-memory datamodule takes.
+
+        Called with the whole run config (see config/validation.py); raises ``ConfigError``.
+        """
+        check_fields(
+            config,
+            [
+                Check(
+                    "data.batch_size",
+                    lambda v: (is_int(v) and v >= 1) or v == FULL_BATCH,
+                    'an integer >= 1, or "full" for the whole training split',
+                ),
+                Check(
+                    "data.eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1 (or null)", True
+                ),
+                Check(
+                    "data.val_fraction",
+                    lambda v: is_number(v) and 0 < v < 1,
+                    "a number between 0 and 1 (exclusive)",
+                ),
+                Check("data.test_fraction", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+                Check("data.drop_last", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.shuffle", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.on_device", lambda v: v in (True, False, "auto"), "auto, true or false", True),
+            ],
+        )
+        val = OmegaConf.select(config, "data.val_fraction", default=None)
+        test = OmegaConf.select(config, "data.test_fraction", default=None)
+        if is_number(val) and is_number(test) and val + test >= 1:
+            raise ConfigError(
+                "data.val_fraction",
+                f"val_fraction {val} + test_fraction {test} = {val + test:g} leaves no training data; "
+                "their sum must be < 1",
+            )
 
     def __init__(
         self,
@@ -94,6 +134,11 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def fit_transforms(self, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Hook for scaling fitted on the training split; modifies ``splits`` in place."""
+
+    def transform_inputs(self, raw: np.ndarray) -> np.ndarray:
+        """New inputs, shaped and scaled like :meth:`load_arrays`' inputs, as the model sees them
+        (``make predict input=x.npy``): the input half of :meth:`fit_transforms`, after :meth:`setup`."""
+        return raw
 
     # --- Lightning hooks --------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from sklearn.datasets import load_diabetes
 
+from lightning_hydra_template.config.validation import Check, check_fields
 from lightning_hydra_template.data.base import InMemoryDataModule
 
 
@@ -17,6 +19,17 @@ class DiabetesDataModule(InMemoryDataModule):
     """
 
     num_features = 10
+
+    @classmethod
+    def check_config(cls, config: DictConfig) -> None:
+        super().check_config(config)
+        check_fields(
+            config,
+            [
+                Check("data.scale_features", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.scale_targets", lambda v: isinstance(v, bool), "true or false"),
+            ],
+        )
 
     def __init__(self, scale_features: bool = True, scale_targets: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -43,9 +56,12 @@ class DiabetesDataModule(InMemoryDataModule):
             self.target_std = float(targets.std()) or 1.0
         for name, (x, y) in splits.items():
             splits[name] = (
-                ((x - self.feature_mean) / self.feature_std).astype(np.float32),
+                self.transform_inputs(x),
                 ((y - self.target_mean) / self.target_std).astype(np.float32),
             )
+
+    def transform_inputs(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.feature_mean) / self.feature_std).astype(np.float32)
 
     def inverse_transform_targets(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Scaled targets or predictions back in the original units."""

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import Check, check_fields, is_int, is_number
 from lightning_hydra_template.data.base import split_indices
 from lightning_hydra_template.data.epoch_sampler import EpochSampler
 from lightning_hydra_template.data.generated_images import write_dataset
@@ -48,6 +49,33 @@ class ImageFolderDataModule(pl.LightningDataModule):
     After :meth:`setup`: ``class_names``, ``num_classes`` and ``input_shape`` (``(3, H, W)`` after the
     evaluation transforms) tell the model what to expect.
     """
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Before the run starts: the ``data.*`` fields of this datamodule (raises ``ConfigError``)."""
+        check_fields(
+            config,
+            [
+                Check("data.batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+                Check(
+                    "data.eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1 (or null)", True
+                ),
+                Check("data.val_fraction", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+                Check("data.test_fraction", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+                Check("data.shuffle", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.drop_last", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.num_workers", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+                Check("data.persistent_workers", lambda v: isinstance(v, bool), "true or false"),
+                Check("data.pin_memory", lambda v: v in (True, False, "auto"), "auto, true or false"),
+                Check(
+                    "data.prefetch_factor", lambda v: is_int(v) and v >= 1, "an integer >= 1 (or null)", True
+                ),
+                Check("data.crop_size", lambda v: is_int(v) and v >= 1, "an integer >= 1 (or null)", True),
+                Check(
+                    "data.root", lambda v: isinstance(v, str) and v != "", "the folder of class folders"
+                ),  # last: the shipped option leaves it null
+            ],
+        )
 
     def __init__(
         self,

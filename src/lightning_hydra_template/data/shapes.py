@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import Check, check_fields, is_int, is_number
 from lightning_hydra_template.data.base import InMemoryDataModule
 
 CLASS_NAMES = ("background", "circle", "square", "triangle")
@@ -75,6 +78,34 @@ class ShapesDataModule(InMemoryDataModule):
 
     num_classes = len(CLASS_NAMES)
     class_names = CLASS_NAMES
+
+    @classmethod
+    def check_config(cls, config: DictConfig) -> None:
+        """The generator's sizes: enough samples, shapes that fit the image."""
+        super().check_config(config)
+        check_fields(
+            config,
+            [
+                Check("data.num_samples", lambda v: is_int(v) and v >= 10, "an integer >= 10"),
+                Check("data.image_size", lambda v: is_int(v) and v >= 8, "an integer >= 8"),
+                Check("data.min_shapes", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+                Check("data.min_radius", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+                Check("data.noise", lambda v: is_number(v) and v >= 0, "a number >= 0"),
+            ],
+        )
+        size = OmegaConf.select(config, "data.image_size", default=None)
+        low, high = (OmegaConf.select(config, f"data.{k}_shapes", default=None) for k in ("min", "max"))
+        if is_int(low) and is_int(high) and high < low:
+            raise ConfigError(
+                "data.max_shapes", f"got {high}; allowed: an integer >= data.min_shapes ({low})"
+            )
+        low, high = (OmegaConf.select(config, f"data.{k}_radius", default=None) for k in ("min", "max"))
+        if is_int(size) and is_int(low) and is_int(high) and not (low <= high and 2 * high + 2 < size):
+            raise ConfigError(
+                "data.max_radius",
+                f"got {high}; allowed: an integer >= data.min_radius ({low}) "
+                f"with 2 * max_radius + 2 < image_size ({size})",
+            )
 
     def __init__(
         self,

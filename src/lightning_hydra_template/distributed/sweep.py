@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_hydra_template.config.errors import UserError, traceback_requested
+from lightning_hydra_template.config.secrets import redact, redact_files, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def _continue_on_failure(hydra_cfg: DictConfig) -> bool:
 def write_status(job_dir: Path, status: str, **fields: Any) -> Path:
     path = job_dir / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"status": status, **fields}, indent=2, sort_keys=True) + "\n")
+    record = redact({"status": status, **fields})  # overrides and error texts may hold a secret
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -63,13 +65,12 @@ def run_sweep_job(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         if traceback_requested():
             raise
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        message = first if isinstance(err, UserError) else f"{type(err).__name__}: {first}"
+        message = redact_text(first if isinstance(err, UserError) else f"{type(err).__name__}: {first}")
         write_status(job_dir, "failed", error=message, overrides=overrides)
         if not isinstance(err, UserError):
-            log.error("".join(traceback.format_exception(err)))  # the job's log keeps the traceback
-        print(
-            f"error: job {hydra_cfg.job.num} ({' '.join(overrides)}): {message}", file=sys.stderr, flush=True
-        )
+            log.error(redact_text("".join(traceback.format_exception(err))))  # the job's log keeps it
+        shown = redact_text(" ".join(overrides))
+        print(f"error: job {hydra_cfg.job.num} ({shown}): {message}", file=sys.stderr, flush=True)
         if not _continue_on_failure(hydra_cfg):
             stop.write_text(f"job {hydra_cfg.job.num}: {message}\n")
         return None
@@ -89,6 +90,7 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
+        redact_files([sweep_dir / "multirun.yaml"])  # each job masked it already; also when none started
         if self.enabled:
             jobs = write_report(sweep_dir)
             print(f"Sweep report: {sweep_dir / 'report.md'}", flush=True)

@@ -36,10 +36,21 @@ def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any):
 
     resolved = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    if not kwargs.get("group"):
+        kwargs["group"] = sweep_group()
     if not kwargs.get("id"):
         kwargs["id"] = wandb_run_id(save_dir)
     kwargs.setdefault("resume", "allow")  # same id (a resumed run) -> continue that wandb run
     return WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+
+
+def sweep_group() -> str | None:
+    """In a multirun, the sweep directory's name, so a sweep's jobs form one W&B group."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from lightning_hydra_template.distributed.sweep import in_multirun
+
+    return Path(HydraConfig.get().sweep.dir).name if in_multirun() else None
 
 
 WANDB_ID_FILE = "wandb_run_id.txt"

@@ -1,5 +1,7 @@
-"""What every task module shares: network from config, optimizer/scheduler from config,
-per-stage loss and metrics updated per step and computed per epoch."""
+"""What a task is made of: a network and an optimizer from config, a loss, metrics per stage.
+
+The plumbing sits next door: step_buffer, running_loss, best_metric, forward, optimizers, task_checks.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +9,54 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.aggregation import MaxMetric, MinMetric
 
 from lightning_hydra_template.config.plain import to_plain
+from lightning_hydra_template.config.validation import check_fields
+from lightning_hydra_template.models.best_metric import add_best, best_tracker
+from lightning_hydra_template.models.forward import NetForward
+from lightning_hydra_template.models.optimizers import SCHEDULER_LIGHTNING_KEYS, build_optimizers
+from lightning_hydra_template.models.running_loss import RunningLoss
 from lightning_hydra_template.models.step_buffer import StepBuffer
+from lightning_hydra_template.models.task_checks import (
+    TASK_FIELDS,
+    check_declared_metrics,
+    check_monitor_is_logged,
+)
 
-# Scheduler config keys that tell Lightning *when* to step; the rest goes to the scheduler's constructor.
-SCHEDULER_LIGHTNING_KEYS = ("interval", "frequency", "monitor")
+__all__ = ["SCHEDULER_LIGHTNING_KEYS", "TaskModule"]
 
 
 class TaskModule(pl.LightningModule):
-    """Base LightningModule. Subclasses define the loss, the metrics and the tracked best metric.
+    """Base LightningModule of a task; a subclass says what the loss and the metrics are:
+
+    - :meth:`build_metrics` (one ``MetricCollection`` per stage) and ``metric_names``, its keys, so
+      a config can be checked before the run (``monitor.metric`` must be logged);
+    - :meth:`compute_loss`, and :meth:`metric_inputs` when the metrics want other values than the
+      network's outputs (e.g. class indices);
+    - ``best_metric = (name, "min" | "max")``, tracked across epochs as ``val/<name>_best``.
+
+    Logged per epoch: ``train/``, ``val/`` and ``test/`` ``loss`` and every metric, and the best value.
+
+    Batches: a tuple or list ``(inputs, targets, ...)``, or a mapping with ``input_key`` ("inputs") and
+    ``target_key`` ("targets") entries. Override :meth:`split_batch` for other layouts. ``inputs`` go to
+    the network as one argument (a tensor, or e.g. a dict of tensors for several inputs); ``targets``
+    is a tensor with the samples on its first dimension; prediction batches may have none.
 
     Hyperparameters are plain dicts (network, optimizer and scheduler configs with ``_target_``),
     so a checkpoint rebuilds the module with ``load_from_checkpoint`` under ``weights_only=True``.
     """
 
     best_metric: tuple[str, str] = ("loss", "min")  # (metric name without stage, "min" | "max")
+    # How `make predict` writes predictions: "classes" (probabilities per class), "masks" (class
+    # probabilities per pixel) or "values" (one column per output).
+    prediction_kind = "values"
+    metric_names: tuple[str, ...] | None = None  # the keys build_metrics returns; None: not declared
+    input_key = "inputs"
+    target_key = "targets"
 
     def __init__(
         self,
@@ -50,17 +79,15 @@ class TaskModule(pl.LightningModule):
             logger=False,
         )
         self.net = instantiate(self.hparams.net)
+        self.net_forward = NetForward(self.hparams.compile, channels_last)
         self.train_metrics = self.build_metrics("train/")
         self.val_metrics = self.build_metrics("val/")
         self.test_metrics = self.build_metrics("test/")
+        check_declared_metrics(type(self).__name__, self.metric_names, self.val_metrics.keys(keep_base=True))
+        self.train_loss = RunningLoss()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
-        name, mode = self.best_metric
-        self.val_best = MaxMetric() if mode == "max" else MinMetric()
-        # Running training-loss sums, filled from the step buffer (no metric update per step).
-        self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
-        self.register_buffer("_train_count", torch.zeros((), dtype=torch.float64), persistent=False)
-        self._channels_last = bool(channels_last)
+        self.val_best = best_tracker(self.best_metric[1])
         # Training steps keep their outputs here; the metrics see them in a few large updates.
         self._train_steps = StepBuffer()
 
@@ -78,77 +105,83 @@ class TaskModule(pl.LightningModule):
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return outputs, targets
 
+    def split_batch(self, batch: Any) -> tuple[Any, Tensor | None]:
+        """``(inputs, targets)`` of a batch; targets are None when the batch has none."""
+        if isinstance(batch, Tensor):
+            return batch, None
+        if isinstance(batch, Mapping):
+            return batch[self.input_key], batch.get(self.target_key)
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+
+    @classmethod
+    def validation_metrics(cls) -> list[str] | None:
+        """The ``val/...`` names this task logs, or None when ``metric_names`` is not declared."""
+        if cls.metric_names is None:
+            return None
+        return ["val/loss", *(f"val/{name}" for name in cls.metric_names), f"val/{cls.best_metric[0]}_best"]
+
+    @classmethod
+    def check_config(cls, config: DictConfig) -> None:
+        """Before the run starts (see config/validation.py): the ``model.*`` fields every task takes, and
+        ``monitor.metric`` among :meth:`validation_metrics`. Subclasses add theirs after ``super()``."""
+        check_fields(config, TASK_FIELDS)
+        check_monitor_is_logged(config, cls.validation_metrics(), cls.__name__)
+
     # --- forward ----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if self.hparams.get("channels_last"):
-            self.net.to(memory_format=torch.channels_last)  # 4-d weights only; the others are unaffected
-        if self.hparams.compile and "_compiled_net" not in self.__dict__:
-            # Kept out of the module tree so state_dict keys stay those of the plain network:
-            # checkpoints of compiled and uncompiled runs are interchangeable.
-            options = self.hparams.compile
-            self.__dict__["_compiled_net"] = torch.compile(
-                self.net, **(dict(options) if isinstance(options, Mapping) else {})
-            )
+        self.net_forward.prepare(self.net)
 
-    def forward(self, inputs: Tensor) -> Tensor:
-        if self._channels_last and inputs.dim() == 4:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)  # no copy when it already is
-        net = self.__dict__.get("_compiled_net", self.net)
-        return net(inputs)
+    def forward(self, inputs: Any) -> Tensor:
+        return self.net_forward(self.net, inputs)
 
     # --- steps ------------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        inputs, targets = batch
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        inputs, targets = self.split_batch(batch)
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
-        kept = outputs.detach()
-        if "_compiled_net" in self.__dict__:
-            kept = kept.clone()  # CUDA-graph modes of torch.compile reuse output memory on the next step
-        if self._train_steps.add(kept, targets, loss.detach(), targets.shape[0]):
-            self._flush_train_steps()
+        if self._train_steps.add(self.net_forward.keep(outputs), targets, loss.detach(), targets.shape[0]):
+            self.flush_running_state()
         return loss
 
     def flush_running_state(self) -> None:
         """Hand buffered training steps to the metrics and loss sums (before they are saved or read)."""
-        self._flush_train_steps()
-
-    def _flush_train_steps(self) -> None:
         self._train_steps.flush(
             lambda outputs, targets: self.train_metrics.update(*self.metric_inputs(outputs, targets))
         )
-        self._train_steps.flush_loss(self._train_loss_sum, self._train_count)
+        self._train_steps.flush_loss(self.train_loss.update)
 
-    def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
-        inputs, targets = batch
+    def evaluate_batch(self, stage: str, batch: Any) -> tuple[Tensor, Tensor]:
+        """Update the stage's loss and metrics; returns ``(outputs, targets)`` for subclasses that
+        keep more state (e.g. a test confusion matrix)."""
+        inputs, targets = self.split_batch(batch)
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
         getattr(self, f"{stage}_loss").update(loss, weight=targets.shape[0])
         getattr(self, f"{stage}_metrics").update(*self.metric_inputs(outputs, targets))
-        return outputs  # for subclasses that update more test-only state (e.g. a confusion matrix)
+        return outputs, targets
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step("val", batch)
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate_batch("val", batch)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step("test", batch)
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate_batch("test", batch)
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self(batch[0])
+    def predictions(self, outputs: Tensor) -> Tensor:
+        """What a prediction reports for the network's raw outputs (``make predict``, exported models)."""
+        return outputs
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.predictions(self(self.split_batch(batch)[0]))
 
     # --- epoch ends: compute, log, reset ----------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._train_steps.clear()  # an epoch interrupted before its end leaves nothing behind
 
     def on_train_epoch_end(self) -> None:
-        self._flush_train_steps()
-        totals = torch.stack([self._train_loss_sum, self._train_count])
-        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
-        values = {"train/loss": (totals[0] / totals[1].clamp(min=1)).float()}
-        values.update(self.train_metrics.compute())
-        self.log_dict(values)
+        self.flush_running_state()
+        self.log_dict({"train/loss": self.train_loss.compute(), **self.train_metrics.compute()})
         self.train_metrics.reset()
-        self._train_loss_sum.zero_()
-        self._train_count.zero_()
+        self.train_loss.reset()
 
     def _log_eval_epoch(self, stage: str) -> dict[str, Tensor]:
         metrics = getattr(self, f"{stage}_metrics")
@@ -161,9 +194,7 @@ class TaskModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self._log_eval_epoch("val")
         if not self.trainer.sanity_checking:
-            name, _ = self.best_metric
-            self.val_best.update(values[f"val/{name}"])
-            values[f"val/{name}_best"] = self.val_best.compute()
+            add_best(values, self.val_best, self.best_metric[0])
         self.log_dict(values)
 
     def on_test_epoch_end(self) -> None:
@@ -171,10 +202,4 @@ class TaskModule(pl.LightningModule):
 
     # --- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
-        scheduler_cfg = dict(self.hparams.scheduler or {})
-        if not scheduler_cfg:
-            return optimizer
-        lightning_keys = {k: scheduler_cfg.pop(k) for k in SCHEDULER_LIGHTNING_KEYS if k in scheduler_cfg}
-        scheduler = instantiate(scheduler_cfg, optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
+        return build_optimizers(self.hparams.optimizer, self.hparams.scheduler, self.parameters())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
@@ -20,9 +22,9 @@ class ClassOutputs(TaskModule):
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return outputs.argmax(dim=1), targets
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        outputs = self._eval_step("test", batch)
-        self.test_confusion.update(outputs.argmax(dim=1), batch[1])
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        outputs, targets = self.evaluate_batch("test", batch)
+        self.test_confusion.update(outputs.argmax(dim=1), targets)
 
     def on_test_epoch_end(self) -> None:
         self.confusion_matrix = self.test_confusion.compute().cpu()

@@ -17,6 +17,8 @@ class ClassifierModule(ClassOutputs):
     """Tracks the best validation accuracy across epochs as ``val/acc_best``."""
 
     best_metric = ("acc", "max")
+    prediction_kind = "classes"
+    metric_names = ("acc", "f1")
 
     def __init__(
         self,
@@ -56,6 +58,6 @@ class ClassifierModule(ClassOutputs):
     def compute_loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def predictions(self, outputs: Tensor) -> Tensor:
         """Class probabilities."""
-        return self(batch[0]).softmax(dim=1)
+        return outputs.softmax(dim=1)

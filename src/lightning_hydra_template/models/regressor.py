@@ -22,6 +22,7 @@ class RegressorModule(TaskModule):
     """
 
     best_metric = ("r2", "max")
+    metric_names = ("mae", "rmse", "r2")
     plot_kind = "regression"
 
     def __init__(
@@ -60,9 +61,9 @@ class RegressorModule(TaskModule):
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return self.to_original_units(outputs).flatten(), self.to_original_units(targets).flatten()
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def predictions(self, outputs: Tensor) -> Tensor:
         """Predictions in the original target units."""
-        return self.to_original_units(self(batch[0]))
+        return self.to_original_units(outputs)
 
     def plot_arrays(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """True and predicted values in the original units, for the regression plot."""

@@ -59,17 +59,15 @@ class StepBuffer:
             self._elements = 0
             update(outputs, targets)
 
-    def flush_loss(self, loss_sum: Tensor, count: Tensor) -> None:
-        """Add the kept steps' ``loss * samples`` to ``loss_sum`` and their samples to ``count``
-        (float64 running totals, in place); forgets them."""
+    def flush_loss(self, update: Callable[[Tensor, list[int]], None]) -> None:
+        """Call ``update(losses, counts)`` once with the kept steps' mean losses (stacked) and their
+        sample counts (e.g. :class:`~lightning_hydra_template.models.running_loss.RunningLoss`), then forget them."""
         if not self._losses:
             return
-        losses = torch.stack(self._losses)
-        counts = torch.tensor(self._counts, dtype=losses.dtype, device=losses.device)
-        loss_sum += (losses * counts).double().sum()
-        count += sum(self._counts)
+        losses, counts = torch.stack(self._losses), list(self._counts)
         self._losses.clear()
         self._counts.clear()
+        update(losses, counts)
 
     def clear(self) -> None:
         self._outputs.clear()

@@ -25,14 +25,19 @@ class UNet(nn.Module):
     """Input ``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``.
 
     ``channels`` gives the width of each level, top to bottom; H and W must be divisible by
-    ``2 ** (len(channels) - 1)``.
+    :meth:`size_multiple` ``= 2 ** (len(channels) - 1)``.
     """
+
+    @staticmethod
+    def size_multiple(channels: Sequence[int]) -> int:
+        """Input heights and widths must be multiples of this: each level below the first halves them."""
+        return 2 ** (len(channels) - 1)
 
     def __init__(self, in_channels: int, num_classes: int, channels: Sequence[int] = (16, 32, 64)) -> None:
         super().__init__()
         if len(channels) < 2:
             raise ValueError(f"a U-Net needs at least 2 levels, got channels={list(channels)}")
-        self.down_factor = 2 ** (len(channels) - 1)
+        self.down_factor = self.size_multiple(channels)
         self.encoders = nn.ModuleList()
         width = in_channels
         for out in channels:

@@ -42,9 +42,10 @@ def close_loggers(loggers: list[Any]) -> None:
     """Finish wandb runs, so each run of a multirun gets its own wandb run and offline files are complete."""
     from lightning.pytorch.loggers import WandbLogger
 
-    for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish()
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()  # the run the logger started (wandb.run); nothing when it never started one
 
 
 class NoProfiler(PassThroughProfiler):

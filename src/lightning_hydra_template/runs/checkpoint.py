@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from lightning_hydra_template.config.errors import ConfigError, UserError
+from lightning_hydra_template.config.validation import checkpoint_file_problem
 
 CONFIG_KEY = "lht_config"  # the checkpoint entry holding the run's resolved, secret-masked config
 
@@ -19,20 +19,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("ckpt_path", f"no checkpoint file at {path}")
+    if problem := checkpoint_file_problem(path):
+        raise ConfigError("ckpt_path", f"{path} {problem}; allowed: a .ckpt file written by a training run")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UserError(
             f"{path}: refused to load: it holds Python objects other than tensors and plain containers "
-            f"({str(err).splitlines()[0][:160]})"
+            f"({_first_line(err)})"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+    except Exception as err:  # damaged bytes surface as RuntimeError, EOFError, IndexError, BadZipFile...
         raise UserError(
-            f"{path}: not a readable checkpoint (truncated or corrupt?): {str(err).splitlines()[0][:160]}"
+            f"{path}: not a readable checkpoint (truncated or corrupt?): {_first_line(err)}"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def _first_line(err: BaseException) -> str:
+    """The start of an exception's message; its type when the message is empty (EOFError())."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:160] if lines else type(err).__name__
 
 
 def training_config(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_hydra_template.config.secrets import redact_text_values
+from lightning_hydra_template.config.secrets import redact_text, secret_values
 
 TEMP_MARKER = ".tmp-"  # staged files are named .<target name>.tmp-<pid>-<random>
 
@@ -83,19 +83,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def plain_checkpoint(value: Any) -> Any:
+def plain_checkpoint(value: Any, known: list[str] | None = None) -> Any:
     """OmegaConf nodes become plain containers (``weights_only=True`` cannot load them); strings
-    holding a secret from the environment are masked."""
+    holding a secret (see config/secrets.py) are masked."""
+    if known is None:  # looked up once per checkpoint
+        known = secret_values()
     if isinstance(value, (DictConfig, ListConfig)):
-        return plain_checkpoint(OmegaConf.to_container(value, resolve=True))
+        return plain_checkpoint(OmegaConf.to_container(value, resolve=True), known)
     if isinstance(value, dict):
-        return {k: plain_checkpoint(v) for k, v in value.items()}
+        return {k: plain_checkpoint(v, known) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain_checkpoint(v) for v in value]
+        return [plain_checkpoint(v, known) for v in value]
     if isinstance(value, tuple):
-        return tuple(plain_checkpoint(v) for v in value)
+        return tuple(plain_checkpoint(v, known) for v in value)
     if isinstance(value, str):
-        return redact_text_values(value)
+        return redact_text(value, known)
     return value
 
 

@@ -7,6 +7,7 @@ import warnings
 
 import torch
 
+from lightning_hydra_template.config.devices import CPU_HINT, check_accelerator_cheaply
 from lightning_hydra_template.config.errors import ConfigError
 
 _NOISE = ("Tip:", "TPU available", "HPU available", "LitLogger")
@@ -43,14 +44,23 @@ def configure_warnings(ignore: bool) -> None:
 
 
 def check_accelerator(accelerator: str) -> None:
-    """A requested device that this machine does not have is a config error, not a traceback."""
+    """A requested device that this machine does not have is a config error, not a traceback.
+
+    The cheap signs (config/devices.py) decide first; torch answers what they cannot.
+    """
+    check_accelerator_cheaply(accelerator)
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
             "trainer.accelerator",
-            f"{accelerator} requested but no CUDA GPU is visible; use trainer=cpu or trainer.accelerator=auto",
+            f"{accelerator} requested but no CUDA GPU is visible; {CPU_HINT}",
         )
     if accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(
             "trainer.accelerator",
-            "mps requested but Apple's Metal backend is not available; use trainer=cpu or trainer.accelerator=auto",
+            f"mps requested but Apple's Metal backend is not available; {CPU_HINT}",
         )
+    if accelerator == "tpu":
+        from lightning.fabric.accelerators import XLAAccelerator
+
+        if not XLAAccelerator.is_available():
+            raise ConfigError("trainer.accelerator", f"tpu requested but no TPU is visible; {CPU_HINT}")

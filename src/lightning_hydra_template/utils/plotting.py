@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.image import imsave
 
 # background black, then one distinct colour per class (cycled beyond 8 classes)
 MASK_COLOURS = ["#000000", "#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4", "#46f0f0"]
@@ -24,16 +25,23 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_png(figure: Figure, path: str | Path) -> Path:
+    """The PNG that ``figure.savefig(path)`` writes, drawn once instead of twice.
+
+    ``savefig`` draws a figure with a layout engine twice: once to lay it out, once to render it. The
+    canvas does both in one draw, and the rendered pixels are those ``savefig`` writes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    figure.canvas.draw()
+    imsave(path, figure.canvas.buffer_rgba(), format="png", dpi=figure.dpi)
     return path
 
 
 def to_rgb_array(figure: Figure) -> np.ndarray:
     """The rendered figure as an ``(H, W, 3)`` uint8 array, the form every image logger accepts."""
     canvas = figure.canvas
-    canvas.draw()
+    if figure.stale:  # not drawn yet, or changed since (save_png draws it)
+        canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 

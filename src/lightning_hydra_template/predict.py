@@ -1,0 +1,97 @@
+"""Predict with a checkpoint: rebuild model and preprocessing from it -> read inputs -> predict -> write.
+
+    make predict ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt               # its test split
+    make predict ckpt_path=<ckpt> input=new_samples.npy output_format=parquet
+
+Writes <run dir>/predictions.csv (or .parquet): an id per row, then the predicted class with its name and
+the class probabilities (classification), the prediction in original units (regression), or a mask file
+and pixel counts per class (segmentation, masks in <run dir>/masks/).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lightning_hydra_template.cli import hydra_entry
+from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.validation import validate_config
+
+
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """Predict on ``cfg.input`` (default: the checkpoint's test split); returns what was written."""
+    started = time.perf_counter()
+    validate_config(cfg)
+    if cfg.output_format not in ("csv", "parquet"):
+        raise ConfigError("output_format", f"got {cfg.output_format!r}; allowed: csv, parquet")
+    if not isinstance(cfg.batch_size, int) or isinstance(cfg.batch_size, bool) or cfg.batch_size < 1:
+        raise ConfigError("batch_size", f"got {cfg.batch_size!r}; allowed: an integer >= 1")
+
+    import lightning.pytorch as pl
+    from hydra.utils import instantiate
+
+    from lightning_hydra_template.callbacks.progress import default_progress
+    from lightning_hydra_template.deploy.inputs import held_out_inputs, read_inputs
+    from lightning_hydra_template.deploy.loading import load_trained
+    from lightning_hydra_template.deploy.outputs import write_predictions
+    from lightning_hydra_template.runs.build import default_profiler
+    from lightning_hydra_template.runs.environment import (
+        check_accelerator,
+        configure_warnings,
+        route_lightning_logs,
+    )
+
+    route_lightning_logs()
+    configure_warnings(cfg.extras.get("ignore_warnings", True))
+    check_accelerator(cfg.trainer.accelerator)
+    if cfg.seed is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    trained = load_trained(cfg.ckpt_path)
+    source = read_inputs(trained.datamodule, cfg.input) if cfg.input else held_out_inputs(trained.datamodule)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=default_progress([], cfg.trainer),
+        logger=False,
+        **default_profiler(cfg.trainer),
+    )
+    predictions = predict_inputs(trainer, trained.model, source.inputs, cfg.batch_size)
+
+    run_dir = Path(cfg.paths.output_dir)
+    num_classes = predictions.shape[1] if trained.kind in ("classes", "masks") else 0
+    table = write_predictions(
+        run_dir, trained.kind, source.ids, predictions, trained.class_names(num_classes), cfg.output_format
+    )
+    report = {
+        "ckpt_path": str(cfg.ckpt_path),
+        "checkpoint_sha256": trained.sha256,
+        "input": source.source,
+        "samples": len(source.ids),
+        "predictions": str(table),
+        "wall_seconds": time.perf_counter() - started,
+    }
+    if trainer.is_global_zero:
+        (run_dir / "predict.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print(f"Predicted {len(source.ids)} samples of the {source.source} with {cfg.ckpt_path}")
+        print(f"  written to {table}")
+    return report
+
+
+def predict_inputs(trainer: Any, model: Any, inputs: Any, batch_size: int) -> Any:
+    """The model's predictions for ``inputs``, batched, on the Trainer's accelerator, in input order."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(inputs), batch_size=batch_size, shuffle=False)
+    batches = trainer.predict(model, dataloaders=loader)
+    return torch.cat(batches) if batches else torch.empty(0)
+
+
+main = hydra_entry("predict", predict)
+
+if __name__ == "__main__":
+    main()
