@@ -53,8 +53,8 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         keep_last_current,
         resume_hint,
     )
-    from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.data.resumable_loader import resumable_train_loader
+    from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.runs.build import (
         close_loggers,
         default_profiler,

@@ -12,7 +12,6 @@ from lightning.pytorch.utilities.data import extract_batch_size
 from lightning_hydra_template.runs.plan import RunPlan
 
 
-
 class RunSummary(Callback):
     """Tracks the monitored metric's best value and epoch over the validations, fit wall time
     and samples seen; warns when the Trainer's real iteration count differs from the printed plan."""
