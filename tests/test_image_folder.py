@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.data.epoch_sampler import EpochSampler
 from lightning_hydra_template.data.generated_images import write_dataset
-from lightning_hydra_template.data.image_files import ImageFiles
+from lightning_hydra_template.data.image_files import ImageFiles, ImageList
 from lightning_hydra_template.data.image_folder import ImageFolderDataModule
 from lightning_hydra_template.train import train
 from tests.image_data import tiny_image_folder
@@ -203,7 +203,7 @@ def test_image_folder_experiment_fast_dev_run(make_cfg, tmp_path):
 
 
 @pytest.mark.slow
-def test_class_names_travel_in_the_checkpoint_to_eval_and_the_confusion_matrix(
+def test_class_names_travel_in_the_checkpoint_to_eval_predict_and_the_confusion_matrix(
     make_cfg, tmp_path, monkeypatch
 ):
     # budget: one 1-epoch run on 16x16 images and an eval, ~15 s on 2 cores
@@ -226,3 +226,44 @@ def test_class_names_travel_in_the_checkpoint_to_eval_and_the_confusion_matrix(
     eval_cfg = make_cfg([f"ckpt_path={summary['best_checkpoint']}"], config_name="eval")
     metrics = evaluate(eval_cfg)
     assert metrics["test/acc"] == pytest.approx(summary["test"]["test/acc"])
+
+    # make predict on a folder of new images, with the training files gone: the checkpoint alone suffices
+    import csv
+    import shutil
+
+    from lightning_hydra_template.deploy.loading import load_trained
+    from lightning_hydra_template.predict import predict
+
+    new = tmp_path / "new" / "batch1"
+    new.mkdir(parents=True)
+    picked = (
+        sorted((tmp_path / "images" / "cross").glob("*.png"))[:3]
+        + sorted((tmp_path / "images" / "circle").glob("*.png"))[:2]
+    )
+    for index, file in enumerate(picked):
+        shutil.copy(file, new / f"{index}.png")
+    (tmp_path / "new" / "notes.txt").write_text("not an image")
+    shutil.move(tmp_path / "images", tmp_path / "moved")
+    trained = load_trained(summary["best_checkpoint"])
+    predict_cfg = make_cfg(
+        [f"ckpt_path={summary['best_checkpoint']}", f"input={tmp_path / 'new'}"], config_name="predict"
+    )
+    with open(predict(predict_cfg)["predictions"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == [f"batch1/{i}.png" for i in range(5)]
+    transform = trained.datamodule.eval_transforms
+    copies = [new / f"{i}.png" for i in range(5)]
+    images = torch.stack([ImageFiles(ImageList([str(f)], [0]), transform)[0][0] for f in copies])
+    with torch.no_grad():
+        probs = trained.model(images).softmax(dim=1).numpy()
+    names = ["circle", "cross", "square"]
+    np.testing.assert_allclose([[float(r[f"prob_{n}"]) for n in names] for r in rows], probs, atol=1e-5)
+    assert [r["predicted_name"] for r in rows] == [names[i] for i in probs.argmax(1)]
+
+    (tmp_path / "empty").mkdir()
+    empty_cfg = make_cfg(
+        [f"ckpt_path={summary['best_checkpoint']}", f"input={tmp_path / 'empty'}"], config_name="predict"
+    )
+    with pytest.raises(ConfigError, match=r"^input: .*empty holds no \.png/\.jpg/\.jpeg images"):
+        predict(empty_cfg)
+    assert not list(Path(empty_cfg.paths.output_dir).glob("predictions.*"))

@@ -2,6 +2,7 @@
 
     make predict ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt               # its test split
     make predict ckpt_path=<ckpt> input=new_samples.npy output_format=parquet
+    make predict ckpt_path=<ckpt> input=<folder of images>                          # an image_folder model
 
 Writes <run dir>/predictions.csv (or .parquet): an id per row, then the predicted class with its name and
 the class probabilities (classification), the prediction in original units (regression), or a mask file
@@ -59,7 +60,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         logger=False,
         **default_profiler(cfg.trainer),
     )
-    predictions = predict_inputs(trainer, trained.model, source.inputs, cfg.batch_size)
+    loader_options = getattr(trained.datamodule, "loader_options", dict)()  # its workers decode files
+    predictions = predict_inputs(trainer, trained.model, source.inputs, cfg.batch_size, loader_options)
 
     run_dir = Path(cfg.paths.output_dir)
     num_classes = predictions.shape[1] if trained.kind in ("classes", "masks") else 0
@@ -81,12 +83,16 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-def predict_inputs(trainer: Any, model: Any, inputs: Any, batch_size: int) -> Any:
-    """The model's predictions for ``inputs``, batched, on the Trainer's accelerator, in input order."""
+def predict_inputs(
+    trainer: Any, model: Any, inputs: Any, batch_size: int, loader_options: dict[str, Any] | None = None
+) -> Any:
+    """The model's predictions for ``inputs`` (a tensor or a dataset of ``(input, ...)`` samples), batched,
+    on the Trainer's accelerator, in input order."""
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-    loader = DataLoader(TensorDataset(inputs), batch_size=batch_size, shuffle=False)
+    dataset = inputs if isinstance(inputs, Dataset) else TensorDataset(inputs)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **(loader_options or {}))
     batches = trainer.predict(model, dataloaders=loader)
     return torch.cat(batches) if batches else torch.empty(0)
 

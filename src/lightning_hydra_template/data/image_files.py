@@ -28,7 +28,8 @@ class ImageList:
         return ImageList([self.files[i] for i in indices], [self.targets[i] for i in indices])
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (sub-folders included), sorted."""
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
@@ -42,7 +43,7 @@ def class_folders(folder: Path, field: str = "data.root") -> list[str]:
             "per class (at least 2), e.g. <root>/cat/*.png and <root>/dog/*.png",
         )
     for name in names:
-        if not _images_in(folder / name):
+        if not images_in(folder / name):
             raise ConfigError(field, f"{folder / name} holds no {'/'.join(IMAGE_SUFFIXES)} images")
     return names
 
@@ -59,7 +60,7 @@ def list_images(folder: Path, class_names: Sequence[str], field: str = "data.roo
     files: list[str] = []
     targets: list[int] = []
     for index, name in enumerate(class_names):
-        found = _images_in(folder / name) if (folder / name).is_dir() else []
+        found = images_in(folder / name) if (folder / name).is_dir() else []
         files += [str(p) for p in found]
         targets += [index] * len(found)
     return ImageList(files, targets)

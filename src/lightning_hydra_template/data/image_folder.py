@@ -23,9 +23,11 @@ from lightning_hydra_template.data.base import split_indices
 from lightning_hydra_template.data.epoch_sampler import EpochSampler
 from lightning_hydra_template.data.generated_images import write_dataset
 from lightning_hydra_template.data.image_files import (
+    IMAGE_SUFFIXES,
     ImageFiles,
     ImageList,
     class_folders,
+    images_in,
     list_images,
     split_folders,
 )
@@ -257,3 +259,27 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Stored in checkpoints: the class names, in label order."""
         return {"class_names": list(self.class_names)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("class_names"):
+            self.class_names = [str(name) for name in state["class_names"]]
+
+    # --- make predict ----------------------------------------------------------------------------
+    def prediction_ids(self, split: str) -> list[str]:
+        """The file of each sample of ``split``, in loader order."""
+        self.setup()
+        return list(self.images[split].files)
+
+    def prediction_inputs(self, path: Path) -> tuple[list[str], ImageFiles]:
+        """``make predict input=<folder or image>``: every image under it (sub-folders included), decoded
+        and prepared by the evaluation transforms; ids are the paths below ``path``. Needs no training files."""
+        path = Path(path)
+        files = [path] if path.is_file() else images_in(path)
+        if not files or files[0].suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConfigError(
+                "input",
+                f"{path} holds no {'/'.join(IMAGE_SUFFIXES)} images; allowed: a folder of images "
+                "(sub-folders included) or one image file",
+            )
+        ids = [file.name if file == path else str(file.relative_to(path)) for file in files]
+        return ids, ImageFiles(ImageList([str(f) for f in files], [0] * len(files)), self.eval_transforms)

@@ -3,7 +3,9 @@
 A datamodule decides how its inputs are read and scaled. The template's in-memory datamodules read a
 ``.npy`` array shaped like the inputs of their ``load_arrays`` and scale it with ``transform_inputs``.
 A datamodule can read other files (a CSV table, a folder of images) by defining
-``prediction_inputs(path) -> (ids, inputs tensor)``; it is called after ``setup()``.
+``prediction_inputs(path) -> (ids, inputs)``, inputs a tensor or a dataset of ``(input, ...)`` samples. It
+is called on the datamodule restored from the checkpoint, without ``setup()``: predicting needs no
+training files. ``prediction_ids(split)`` names the samples of a split (e.g. their files).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from lightning_hydra_template.config.errors import ConfigError
 
@@ -21,7 +24,7 @@ from lightning_hydra_template.config.errors import ConfigError
 @dataclass
 class PredictionInputs:
     ids: list[str]  # one per sample: a position in the split or file, or a file name
-    inputs: torch.Tensor  # as the model takes them
+    inputs: torch.Tensor | Dataset  # as the model takes them, or a dataset of (input, ...) samples
     source: str  # where they came from, for the report
 
 
@@ -52,7 +55,8 @@ def held_out_inputs(datamodule: Any, limit: int | None = None) -> PredictionInpu
             if limit is not None and total >= limit:
                 break
         inputs = torch.cat(batches)
-        ids = [str(i) for i in range(len(inputs))]
+        named = getattr(datamodule, "prediction_ids", None)
+        ids = named("test")[: len(inputs)] if named else [str(i) for i in range(len(inputs))]
     if limit is not None:
         inputs, ids = inputs[:limit], ids[:limit]
     return PredictionInputs(ids, inputs, "test split")
@@ -65,11 +69,12 @@ def read_inputs(datamodule: Any, path: str | Path) -> PredictionInputs:
         raise ConfigError(
             "input", f"no file or folder at {path}; allowed: a .npy array, a .csv table or an image folder"
         )
-    datamodule.setup("test")
     reader = getattr(datamodule, "prediction_inputs", None)
     if reader is not None:
         ids, inputs = reader(path)
-        return PredictionInputs(list(map(str, ids)), torch.as_tensor(inputs), str(path))
+        inputs = inputs if isinstance(inputs, Dataset) else torch.as_tensor(inputs)
+        return PredictionInputs(list(map(str, ids)), inputs, str(path))
+    datamodule.setup("test")
     if path.suffix != ".npy":
         raise ConfigError(
             "input",
