@@ -313,7 +313,7 @@ class TableDataModule(InMemoryDataModule):
     def prediction_inputs(self, path: Path) -> tuple[list[str], torch.Tensor]:
         """``make predict input=<table>``: rows with the training columns (the target may be absent),
         encoded with the training split's statistics; ids are the row numbers."""
-        if self.encoder is None:  # a checkpoint without the table's state: fit it again from the training file
+        if self.encoder is None:  # a checkpoint without the table's state: refit from the training file
             self.setup("test")
         frame = read_table(Path(path), self.na_values, self.read_options)
         frame.columns = [str(c) for c in frame.columns]
