@@ -78,16 +78,17 @@ test-fast: $(STAMP)  ## the test suite without the slow tests
 bench: $(STAMP)  ## template vs plain PyTorch, results in benchmarks/results/: make bench [BENCH_ARGS=--quick]
 	$(RUN) -m benchmarks $(BENCH_ARGS)
 
-lint: $(STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+lint: $(STAMP)  ## ruff lint and format check, mypy type check of src/
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/mypy
 
 format: $(STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix src tests benchmarks
-	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks tools
+	$(VENV)/bin/ruff format src tests benchmarks tools
 
 clean:  ## remove logs and caches (keeps .venv)
-	rm -rf logs .pytest_cache .ruff_cache
+	rm -rf logs .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 # Words after a target that are not key=value (e.g. `make train -- --cfg job`) are goals too: they are
