@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
-TARGETS := help setup train eval predict export serve sweep search report runs test test-fast lint format bench clean
+TARGETS := help setup train eval predict export serve sweep search report runs test test-fast lint format docs bench clean
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 # The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
 GOAL := $(firstword $(MAKECMDGOALS))
@@ -78,16 +78,20 @@ test-fast: $(STAMP)  ## the test suite without the slow tests
 bench: $(STAMP)  ## template vs plain PyTorch, results in benchmarks/results/: make bench [BENCH_ARGS=--quick]
 	$(RUN) -m benchmarks $(BENCH_ARGS)
 
-lint: $(STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+lint: $(STAMP)  ## ruff lint and format check, mypy type check of src/
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/mypy
 
 format: $(STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix src tests benchmarks
-	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks tools
+	$(VENV)/bin/ruff format src tests benchmarks tools
+
+docs: $(STAMP)  ## the documentation site from docs/ into site/ (mkdocs, strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:  ## remove logs and caches (keeps .venv)
-	rm -rf logs .pytest_cache .ruff_cache
+	rm -rf logs site .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 # Words after a target that are not key=value (e.g. `make train -- --cfg job`) are goals too: they are

@@ -23,6 +23,7 @@ RUN_ELSEWHERE = {
     "make search hparams_search=digits_mlp": "tests/test_search.py::test_two_workers_share_one_sqlite_study_without_duplicates (fewer trials)",
     "make train experiment=my_run": "test_own_experiment_recipe_composes below (the README's file, in a copy of configs/)",
     "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
+    "make docs": "writes site/: tests/test_docs_site.py builds the same site, strict, into a temporary folder",
     "make serve": "serves until stopped: tests/test_deploy.py::test_service_answers_like_make_predict",
 }
 

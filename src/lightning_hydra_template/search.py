@@ -22,7 +22,7 @@ import math
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,7 +51,7 @@ def search_space(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             "search.params", "is empty; allowed: <config key>: {type: float|int|categorical, ...}"
         )
     space = {}
-    for key, spec in OmegaConf.to_container(params, resolve=True).items():
+    for key, spec in cast(dict[str, Any], OmegaConf.to_container(params, resolve=True)).items():
         field = f"search.params.{key}"
         if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
             raise ConfigError(field, f"got {spec!r}; allowed: a mapping with type: {', '.join(PARAM_TYPES)}")
@@ -176,7 +176,7 @@ def compose_trial(config_overrides: list[str], trial_dir: Path | None = None) ->
     hydra_dir = trial_dir / ".hydra"
     hydra_dir.mkdir(exist_ok=True)
     OmegaConf.save(OmegaConf.create(config_overrides), hydra_dir / "overrides.yaml")
-    job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    job_cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
     OmegaConf.save(job_cfg, hydra_dir / "config.yaml", resolve=True)
     redact_files(hydra_dir.glob("*.yaml"))  # before the trial's checks, which may fail
     return cfg
@@ -242,7 +242,7 @@ def run_search(overrides: list[str]) -> int:
     directory = search_dir(base)
     directory.mkdir(parents=True, exist_ok=True)
     worker = int(base.search.get("worker_index") or 0)
-    sampler_cfg = OmegaConf.to_container(base.search.sampler, resolve=True)
+    sampler_cfg = cast(dict[str, Any], OmegaConf.to_container(base.search.sampler, resolve=True))
     if sampler_cfg.get("seed") is not None:
         sampler_cfg["seed"] = int(sampler_cfg["seed"]) + worker
     study = optuna.create_study(

@@ -127,7 +127,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     epoch_rows = list(history.rows)  # testing a checkpoint restores the callbacks' state as saved then
 
     test_metrics: dict[str, float] = {}
-    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")  # a ModelCheckpoint, if any
     if cfg.test:
         # after fitting: the best checkpoint; with train=false: the weights of ckpt_path, if given
         ckpt = (best_path or None) if cfg.train else ckpt_path

@@ -13,7 +13,7 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 
-def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float | None]:
     values = {}
     for name, value in metrics.items():
         if name.startswith(prefix) and getattr(value, "numel", lambda: 1)() == 1:
@@ -87,7 +87,8 @@ class EpochHistory(Callback):
     ) -> None:
         pending = checkpoint.get("callbacks", {}).get(self.state_key, {}).get("pending")
         progress = trainer.fit_loop.epoch_progress.current
-        if pending is not None and progress.processed > progress.completed:
+        # epoch_progress.current is a _ProcessedTracker; Lightning annotates its base class
+        if pending is not None and progress.processed > progress.completed:  # type: ignore[attr-defined]
             # saved at the epoch's end (ModelCheckpoint, LastCheckpoint: after the module logged train/*);
             # a run resumed from here starts the next epoch, so the row keeps this epoch's values now
             pending.update(_scalars(trainer.callback_metrics, "train/"))

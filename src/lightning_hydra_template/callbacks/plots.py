@@ -62,7 +62,8 @@ class TaskPlots(Callback):
 
     def _figure(self, trainer: Trainer, pl_module: LightningModule, split: str, title: str) -> Any | None:
         kind = getattr(pl_module, "plot_kind", None)
-        splits = getattr(trainer.datamodule, "splits", None) if trainer.datamodule is not None else None
+        datamodule = getattr(trainer, "datamodule", None)  # set by Lightning while it runs, not declared
+        splits = getattr(datamodule, "splits", None)
         if kind not in SAMPLES_PER_KIND or not splits or split not in splits:
             return None
         limit = SAMPLES_PER_KIND[kind] and self.num_images
@@ -72,7 +73,8 @@ class TaskPlots(Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.inference_mode():
-            arrays = pl_module.plot_arrays(inputs.to(pl_module.device), targets.to(pl_module.device))
+            # a task with a plot_kind has plot_arrays; nn.Module types unknown attributes as Tensor | Module
+            arrays = pl_module.plot_arrays(inputs.to(pl_module.device), targets.to(pl_module.device))  # type: ignore[operator]
         pl_module.train(was_training)
         arrays = {k: v.detach().float().cpu().numpy() for k, v in arrays.items()}
 

@@ -90,7 +90,7 @@ class ThrottledRichProgress(RichProgressBar):
             return True
         return False
 
-    def train_description(self, trainer: Trainer) -> str:
+    def _epoch_description(self, trainer: Trainer) -> str:
         """``Epoch <n>/<max_epochs>``, counted from 1 (``Epoch <n>`` when the number of epochs is open)."""
         text = f"Epoch {trainer.current_epoch + 1}"
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
@@ -101,7 +101,7 @@ class ThrottledRichProgress(RichProgressBar):
         bar = self.train_progress_bar_id
         if self.progress is None or bar is None or self._numbered == (bar, trainer.current_epoch):
             return
-        text = self.train_description(trainer)
+        text = self._epoch_description(trainer)
         style = self.theme.description
         self.progress.update(bar, description=f"[{style}]{text}" if style else text)
         self._numbered = (bar, trainer.current_epoch)

@@ -43,7 +43,8 @@ def written_at_this_step(trainer: Trainer, path: Path) -> bool:
 
 def _saving_allowed(trainer: Trainer) -> bool:
     """As Lightning's ModelCheckpoint: only while fitting, never in fast_dev_run or the sanity check."""
-    return trainer.state.fn == "fit" and not trainer.fast_dev_run and not trainer.sanity_checking
+    fast_dev_run = trainer.fast_dev_run  # type: ignore[attr-defined]  # set on the Trainer by Lightning's connectors, not declared
+    return trainer.state.fn == "fit" and not fast_dev_run and not trainer.sanity_checking
 
 
 class LastCheckpoint(Checkpoint):

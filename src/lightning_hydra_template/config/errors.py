@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 EXIT_USER_ERROR = 2
 
@@ -26,7 +27,7 @@ def traceback_requested() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("LHT_TRACEBACK") == "1"
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``error: <message>`` (first line only) and exit with status 2."""
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
     print(f"error: {first_line}", file=sys.stderr, flush=True)

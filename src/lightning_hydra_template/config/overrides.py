@@ -101,7 +101,7 @@ def _without_sweeps(overrides: list[str]) -> list[str] | None:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:
         return None
-    return [o.input_line for o in parsed if not o.is_sweep_override()]
+    return [o.input_line for o in parsed if not o.is_sweep_override() and o.input_line is not None]
 
 
 def check_overrides(config_name: str, overrides: list[str], multirun: bool = False) -> None:
@@ -114,8 +114,11 @@ def check_overrides(config_name: str, overrides: list[str], multirun: bool = Fal
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if multirun and (overrides := _without_sweeps(overrides)) is None:
-        return
+    if multirun:
+        primary = _without_sweeps(overrides)
+        if primary is None:
+            return
+        overrides = primary
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             try:

@@ -42,12 +42,15 @@ class Check(NamedTuple):
     nullable: bool = False
 
 
+# what check_fields takes: a Check, or a plain (field, ok, allowed, nullable) tuple
+Rule = tuple[str, Callable[[Any], bool], str, bool]
+
 # for the components' check_config hooks
 is_int = _is_int
 is_number = _is_number
 
 
-CHECKS: list[Check] = [
+CHECKS: list[Rule] = [
     ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (or null for no seeding)", True),
     ("deterministic", lambda v: isinstance(v, bool), "true or false", False),
     ("train", lambda v: isinstance(v, bool), "true or false", False),
@@ -106,7 +109,7 @@ def _get(cfg: DictConfig, field: str) -> Any:
     return value
 
 
-def check_fields(cfg: DictConfig, checks: Iterable[tuple[str, Callable[[Any], bool], str, bool]]) -> None:
+def check_fields(cfg: DictConfig, checks: Iterable[Rule]) -> None:
     """Raise :class:`ConfigError` for the first of ``checks`` whose field ``cfg`` has and does not allow."""
     for field, ok, allowed, nullable in checks:
         try:
@@ -244,7 +247,7 @@ SWITCHES = (
 )
 BATCH_SHARE = "an integer >= 0 (batches) or a number in [0, 1] (share of the split)"
 
-VALUE_CHECKS: list[Check] = [
+VALUE_CHECKS: list[Rule] = [
     *((field, _is_bool, "true or false", False) for field in SWITCHES),
     ("trainer.benchmark", _is_bool, "true or false (or null)", True),
     ("trainer.deterministic", lambda v: _is_bool(v) or v == "warn", "true, false or warn", True),
@@ -326,7 +329,7 @@ SCHEDULER_ARGUMENTS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
 }
 
 
-def _run_checks(cfg: DictConfig, checks: list[Check]) -> None:
+def _run_checks(cfg: DictConfig, checks: Iterable[Rule]) -> None:
     for field, ok, allowed, nullable in checks:
         try:
             value = _get(cfg, field)
@@ -418,7 +421,9 @@ def static_dir_prefix(cfg: DictConfig, field: str) -> str | None:
     node = OmegaConf.select(cfg, field.rsplit(".", 1)[0], default=None)
     if not isinstance(node, DictConfig):
         return None
-    template = OmegaConf.to_container(node, resolve=False).get(field.rsplit(".", 1)[-1])
+    container = OmegaConf.to_container(node, resolve=False)
+    assert isinstance(container, dict)  # node is a DictConfig
+    template = container.get(field.rsplit(".", 1)[-1])
     if not isinstance(template, str) or not template:
         return None
     kept = []

@@ -44,7 +44,7 @@ def check_options(dataset: Any, mirrors: Any, md5: Any) -> None:
             )
 
 
-def dataset_class(dataset: str, mirrors: Sequence[str], md5: Mapping[str, str] | None = None) -> type:
+def dataset_class(dataset: str, mirrors: Sequence[str], md5: Mapping[str, str] | None = None) -> type[Any]:
     """torchvision's class for ``dataset`` with these mirrors and checksums (unlisted files keep torchvision's).
 
     The subclass keeps its parent's name: torchvision stores the files under ``root/<class name>/raw``.
@@ -78,7 +78,7 @@ def exclusive(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def load_official_splits(cls: type, root: Path, download: bool) -> tuple[Any, Any]:
+def load_official_splits(cls: type[Any], root: Path, download: bool) -> tuple[Any, Any]:
     """The training and test sets, downloading the four files first if needed and allowed."""
     raw = root / cls.__name__ / "raw"
     try:

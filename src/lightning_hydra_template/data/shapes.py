@@ -8,6 +8,8 @@ learn shapes, not grey levels). The mask labels each pixel 0 (background), 1 (ci
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -120,7 +122,7 @@ class ShapesDataModule(InMemoryDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.generator_args = {
+        self.generator_args: dict[str, Any] = {
             "num_samples": num_samples,
             "image_size": image_size,
             "min_shapes": min_shapes,

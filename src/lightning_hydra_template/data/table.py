@@ -263,6 +263,7 @@ class TableDataModule(InMemoryDataModule):
         except ValueError as err:  # scikit-learn's stratified split: too few rows of some class
             if not self.stratified:
                 raise
+            assert self._targets is not None  # encoded by load_arrays, before the split
             counts = np.bincount(self._targets, minlength=len(self.class_names))
             rarest = int(np.argmin(counts))
             raise ConfigError(
@@ -298,6 +299,7 @@ class TableDataModule(InMemoryDataModule):
 
     def _encoded(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = self.encoder.transform(self._frame.iloc[rows])
+        assert self._targets is not None  # encoded by load_arrays
         targets = self._targets[rows]
         if self.task == "regression":
             targets = ((targets - self.target_mean) / self.target_std).astype(np.float32)[:, None]
@@ -362,5 +364,5 @@ class TableDataModule(InMemoryDataModule):
 def _print_rank_zero(message: str) -> None:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set on the function by Lightning at import
         print(message, flush=True)

@@ -32,7 +32,7 @@ METADATA_SUFFIX = ".json"
 class PredictionNetwork(nn.Module):
     """The model's forward pass followed by its ``predictions`` (softmax, original units, ...)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: Any) -> None:  # a TaskModule: a module with predictions()
         super().__init__()
         self.model = model
 
@@ -73,10 +73,10 @@ def export_network(network: PredictionNetwork, example: Tensor, fmt: str, path: 
                     network, (example,), dynamo=True, dynamic_shapes=dynamic, input_names=["inputs"],
                     output_names=["predictions"], verbose=False,
                 )  # fmt: skip
-                program.save(str(path))
+                program.save(str(path))  # type: ignore[union-attr]  # None only with dynamo=False
             else:
-                program = torch.export.export(network, (example,), dynamic_shapes=dynamic)
-                torch.export.save(program, str(path))
+                exported = torch.export.export(network, (example,), dynamic_shapes=dynamic)
+                torch.export.save(exported, str(path))
     except Exception as err:  # the exporters raise many types for unsupported code
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:240]
         raise UserError(

@@ -7,6 +7,7 @@ The service uses it; so can any script. Raw samples are in the units of the data
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,13 @@ import numpy as np
 import torch
 
 from lightning_hydra_template.config.errors import ConfigError, UserError
-from lightning_hydra_template.deploy.export import FORMATS, METADATA_SUFFIX, exportable, exported_runner
+from lightning_hydra_template.deploy.export import (
+    FORMATS,
+    METADATA_SUFFIX,
+    PredictionNetwork,
+    exportable,
+    exported_runner,
+)
 
 
 class Predictor:
@@ -28,10 +35,10 @@ class Predictor:
         self.format = next((fmt for fmt, ext in FORMATS.items() if self.path.suffix == ext), "ckpt")
         if self.format == "ckpt":
             trained = load_trained(self.path)
-            self.network = exportable(trained.model)
+            self.network: PredictionNetwork | None = exportable(trained.model)
             self.datamodule = trained.datamodule
             self.kind = trained.kind
-            names_of = trained.class_names
+            names_of: Callable[[int], list[str]] = trained.class_names
         else:
             meta = self._metadata()
             self.network = None

@@ -106,7 +106,8 @@ class PredictAPI(ls.LitAPI):
         if valid:
             samples = np.concatenate([samples for samples, _ in valid])
             answers = self.predictor.describe(self.predictor.predict(samples))
-        results, start = [], 0
+        results: list[Any] = []
+        start = 0
         for request in requests:
             if isinstance(request, BadRequest):
                 results.append(request)

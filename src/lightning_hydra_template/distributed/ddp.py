@@ -21,7 +21,7 @@ import io
 import multiprocessing
 import sys
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -75,7 +75,7 @@ class _CarryStateLauncher(_MultiProcessingLauncher):
         extra = super().get_extra_results(trainer)
         state = {
             "fit_loop": trainer.fit_loop.state_dict(),
-            "callbacks": [_plain_attributes(cb) for cb in trainer.callbacks],
+            "callbacks": [_plain_attributes(cb) for cb in trainer.callbacks],  # type: ignore[attr-defined]  # set on the Trainer by Lightning's connectors, not declared
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -90,7 +90,8 @@ class _CarryStateLauncher(_MultiProcessingLauncher):
         state = torch.load(io.BytesIO(extra["lht_state_bytes"]), weights_only=False)
         if state["fit_loop"] and trainer.state.fn == "fit":
             trainer.fit_loop.load_state_dict(state["fit_loop"])
-        for callback, attributes in zip(trainer.callbacks, state["callbacks"], strict=False):
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set on the Trainer by Lightning's connectors, not declared
+        for callback, attributes in zip(callbacks, state["callbacks"], strict=False):
             for name, value in attributes.items():
                 try:
                     setattr(callback, name, value)
@@ -101,7 +102,7 @@ class _CarryStateLauncher(_MultiProcessingLauncher):
 START_METHODS = ("auto", "fork", "spawn", "forkserver")
 
 
-def resolve_start_method(start_method: str) -> str:
+def resolve_start_method(start_method: str) -> Literal["fork", "spawn", "forkserver"]:
     """``auto``: fork on Linux (no re-import of torch and Lightning per worker: seconds instead of
     a minute on a busy laptop), spawn elsewhere (macOS and Windows cannot fork torch safely)."""
     if start_method not in START_METHODS:
@@ -110,7 +111,7 @@ def resolve_start_method(start_method: str) -> str:
         )
     if start_method == "auto":
         return "fork" if sys.platform.startswith("linux") else "spawn"
-    return start_method
+    return start_method  # type: ignore[return-value]  # one of START_METHODS, not auto
 
 
 class SpawnDDPStrategy(DDPStrategy):

@@ -36,7 +36,7 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _continue_on_failure(hydra_cfg: DictConfig) -> bool:
+def _continue_on_failure(hydra_cfg: Any) -> bool:
     value = OmegaConf.select(hydra_cfg, "callbacks.sweep_report.continue_on_failure", default=True)
     return bool(value)
 

@@ -44,7 +44,7 @@ def resumable_csv_logger(save_dir: str, name: str = "csv", version: str | int | 
         @property
         def experiment(self) -> Any:
             # _experiment: the writer Lightning's own methods (save, finalize) use; set before they need it
-            if self._experiment is None and rank_zero_only.rank == 0:  # as rank_zero_experiment
+            if self._experiment is None and rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # as rank_zero_experiment; set at import
                 get_filesystem(self.root_dir).makedirs(self.root_dir, exist_ok=True)
                 self._experiment = _AppendingWriter(log_dir=self.log_dir)
             return super().experiment

@@ -78,12 +78,14 @@ class TaskModule(pl.LightningModule):
             },
             logger=False,
         )
-        self.net = instantiate(self.hparams.net)
-        self.net_forward = NetForward(self.hparams.compile, channels_last)
+        self.net = instantiate(self.hparams["net"])
+        self.net_forward = NetForward(self.hparams["compile"], channels_last)
         self.train_metrics = self.build_metrics("train/")
         self.val_metrics = self.build_metrics("val/")
         self.test_metrics = self.build_metrics("test/")
-        check_declared_metrics(type(self).__name__, self.metric_names, self.val_metrics.keys(keep_base=True))
+        check_declared_metrics(
+            type(self).__name__, self.metric_names, [str(k) for k in self.val_metrics.keys(keep_base=True)]
+        )
         self.train_loss = RunningLoss()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
@@ -104,6 +106,13 @@ class TaskModule(pl.LightningModule):
 
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         return outputs, targets
+
+    def labelled_batch(self, batch: Any) -> tuple[Any, Tensor]:
+        """``(inputs, targets)`` of a batch a step learns or measures from: it must hold targets."""
+        inputs, targets = self.split_batch(batch)
+        if targets is None:
+            raise ValueError(f"{type(self).__name__}: a training, validation or test batch holds no targets")
+        return inputs, targets
 
     def split_batch(self, batch: Any) -> tuple[Any, Tensor | None]:
         """``(inputs, targets)`` of a batch; targets are None when the batch has none."""
@@ -136,7 +145,7 @@ class TaskModule(pl.LightningModule):
 
     # --- steps ------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        inputs, targets = self.split_batch(batch)
+        inputs, targets = self.labelled_batch(batch)
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
         if self._train_steps.add(self.net_forward.keep(outputs), targets, loss.detach(), targets.shape[0]):
@@ -153,7 +162,7 @@ class TaskModule(pl.LightningModule):
     def evaluate_batch(self, stage: str, batch: Any) -> tuple[Tensor, Tensor]:
         """Update the stage's loss and metrics; returns ``(outputs, targets)`` for subclasses that
         keep more state (e.g. a test confusion matrix)."""
-        inputs, targets = self.split_batch(batch)
+        inputs, targets = self.labelled_batch(batch)
         outputs = self(inputs)
         loss = self.compute_loss(outputs, targets)
         getattr(self, f"{stage}_loss").update(loss, weight=targets.shape[0])
@@ -202,4 +211,4 @@ class TaskModule(pl.LightningModule):
 
     # --- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        return build_optimizers(self.hparams.optimizer, self.hparams.scheduler, self.parameters())
+        return build_optimizers(self.hparams["optimizer"], self.hparams["scheduler"], self.parameters())

@@ -7,7 +7,7 @@ into each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ class NetForward:
     def __init__(self, compile: bool | Mapping[str, Any] = False, channels_last: bool = False) -> None:
         self.compile_options = (dict(compile) if isinstance(compile, Mapping) else {}) if compile else None
         self.channels_last = bool(channels_last)
-        self.compiled: nn.Module | None = None
+        self.compiled: Callable[..., Any] | None = None
 
     def prepare(self, net: nn.Module) -> None:
         """Convert the weights' layout and compile (once); call when the module is set up."""

@@ -24,6 +24,8 @@ class RegressorModule(TaskModule):
     best_metric = ("r2", "max")
     metric_names = ("mae", "rmse", "r2")
     plot_kind = "regression"
+    target_mean: Tensor  # buffers, registered in __init__
+    target_std: Tensor
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ over the processes when computed, and saved with every checkpoint by the exact-r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +24,8 @@ class RunningLoss(Metric):
     """
 
     full_state_update = False
+    total: Tensor  # states, added in __init__
+    count: Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,8 +42,10 @@ class RunningLoss(Metric):
         return (self.total / self.count.clamp(min=1)).float()
 
     def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = ()) -> nn.Module:
-        module = super()._apply(fn, exclude_state=(*exclude_state, *SUMS))
+        module = cast(Metric, super()._apply(fn, exclude_state=(*exclude_state, *SUMS)))  # returns self
         for name in SUMS:  # follow the device, keep float64
-            module._defaults[name] = module._defaults[name].to(module.device)
+            default = module._defaults[name]
+            assert isinstance(default, Tensor)  # SUMS are tensor states
+            module._defaults[name] = default.to(module.device)
             setattr(module, name, getattr(module, name).to(module.device))
         return module

@@ -58,7 +58,7 @@ class SegmenterModule(ClassOutputs):
         super().__init__(
             net=net, optimizer=optimizer, scheduler=scheduler, compile=compile, channels_last=channels_last
         )
-        self.criterion = instantiate(self.hparams.loss)
+        self.criterion = instantiate(self.hparams["loss"])
         self.add_test_confusion(num_classes)
 
     @classmethod

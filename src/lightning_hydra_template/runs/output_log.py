@@ -86,7 +86,7 @@ def printed_output_logged_to(path: str | Path) -> Iterator[None]:
     logger.addHandler(handler)
     saved = sys.stdout, sys.stderr
     mirrors = _LineMirror(sys.stdout, logger, logging.INFO), _LineMirror(sys.stderr, logger, logging.WARNING)
-    sys.stdout, sys.stderr = mirrors  # type: ignore[assignment]
+    sys.stdout, sys.stderr = mirrors
     try:
         yield
     finally:

@@ -128,7 +128,7 @@ def _accelerators() -> dict[str, Any]:
 
 def collect(start: Path | None = None) -> dict[str, Any]:
     """One provenance record for a run starting now."""
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     versions |= {name: _version(dist) for name, dist in PACKAGES.items()}
     return {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lightning_hydra_template.config.errors import ConfigError, UserError, fail
 
@@ -116,7 +116,9 @@ def schedule_change(saved: dict[str, Any] | None, cfg: Any) -> str | None:
     if not saved or not new or new == saved:
         return None
     key = next(k for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k))
-    raw = OmegaConf.to_container(node, resolve=False).get(key) if key in node else None
+    raw: Any = (
+        cast(dict[str, Any], OmegaConf.to_container(node, resolve=False)).get(key) if key in node else None
+    )
     # the value the user sets, when the argument follows one: T_max: ${trainer.max_epochs}
     plain_reference = isinstance(raw, str) and re.fullmatch(r"\$\{[\w.]+\}", raw)
     source = (

@@ -33,7 +33,7 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.canvas.draw()
-    imsave(path, figure.canvas.buffer_rgba(), format="png", dpi=figure.dpi)
+    imsave(path, figure.canvas.buffer_rgba(), format="png", dpi=figure.dpi)  # type: ignore[attr-defined]  # Agg canvas
     return path
 
 
@@ -42,7 +42,7 @@ def to_rgb_array(figure: Figure) -> np.ndarray:
     canvas = figure.canvas
     if figure.stale:  # not drawn yet, or changed since (save_png draws it)
         canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]  # Agg canvas
 
 
 def r2_score(true: np.ndarray, pred: np.ndarray) -> float:
