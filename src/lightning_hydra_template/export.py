@@ -45,7 +45,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     trained = load_trained(cfg.ckpt_path)
-    inputs = held_out_inputs(trained.datamodule, limit=cfg.parity_samples).inputs.float()
+    inputs = held_out_inputs(trained.datamodule, limit=cfg.parity_samples).tensor().float()
     path, parity = export_trained(trained, cfg.format, Path(cfg.paths.output_dir), inputs, float(tolerance))
     print(f"Exported {cfg.ckpt_path} as {cfg.format}: {path}")
     print(

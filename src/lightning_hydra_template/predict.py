@@ -60,7 +60,9 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         logger=False,
         **default_profiler(cfg.trainer),
     )
-    loader_options = getattr(trained.datamodule, "loader_options", dict)()  # its workers decode files
+    loader_options: dict[str, Any] = getattr(
+        trained.datamodule, "loader_options", dict
+    )()  # its workers decode files
     predictions = predict_inputs(trainer, trained.model, source.inputs, cfg.batch_size, loader_options)
 
     run_dir = Path(cfg.paths.output_dir)

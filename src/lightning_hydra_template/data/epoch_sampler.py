@@ -33,7 +33,13 @@ class EpochSampler(DistributedSampler):
         batch_size: int = 1,
         drop_last: bool = False,
     ) -> None:
-        super().__init__(range(num_samples), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        super().__init__(
+            range(num_samples),  # type: ignore[arg-type]  # any sized sequence: only its length is read
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+        )
         self.total = num_samples
         self.per_process = num_samples // world_size if world_size > 1 else num_samples
         self.consumed_per_epoch = (

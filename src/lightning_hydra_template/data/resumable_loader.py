@@ -50,8 +50,11 @@ def as_stateful(loader: Any) -> Any:
         options["batch_size"] = loader.batch_size
         options["drop_last"] = loader.drop_last
         sampler = loader.sampler
-        whole_epoch = type(sampler) is RandomSampler and sampler.num_samples == len(loader.dataset)
-        if whole_epoch and not sampler.replacement:
+        if (
+            type(sampler) is RandomSampler
+            and sampler.num_samples == len(loader.dataset)  # type: ignore[arg-type]  # map-style: sized
+            and not sampler.replacement
+        ):
             options["shuffle"] = True  # torchdata's own random sampler, whose generator state is saved
             options["generator"] = sampler.generator or loader.generator
         elif type(sampler) is not SequentialSampler:

@@ -27,10 +27,16 @@ class PredictionInputs:
     inputs: torch.Tensor | Dataset  # as the model takes them, or a dataset of (input, ...) samples
     source: str  # where they came from, for the report
 
+    def tensor(self) -> torch.Tensor:
+        """The inputs as one tensor (held-out inputs always are one)."""
+        if not isinstance(self.inputs, torch.Tensor):
+            raise TypeError(f"inputs from {self.source} are a dataset, read in batches, not one tensor")
+        return self.inputs
+
 
 def sample_shape(datamodule: Any) -> tuple[int, ...]:
     """The shape of one model input, from the first test (or training) batch."""
-    inputs = held_out_inputs(datamodule, limit=1).inputs
+    inputs = held_out_inputs(datamodule, limit=1).tensor()
     return tuple(inputs.shape[1:])
 
 

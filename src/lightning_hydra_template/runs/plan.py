@@ -193,12 +193,13 @@ def plan_for(cfg: Any, datamodule: Any, trainer: Any) -> RunPlan | None:
     """
     from lightning_hydra_template.data.base import InMemoryDataModule
 
+    shape: dict[str, Any] | None
     if isinstance(datamodule, InMemoryDataModule):
         shape = _in_memory_shape(datamodule, trainer.world_size)
     else:
         shape = _loader_shape(datamodule, trainer)
-        if shape is None:
-            return None
+    if shape is None:
+        return None
     per_device = shape["per_device_samples"]
     if shape["drop_last"] and shape["batch_size"] > per_device:
         raise ConfigError(
