@@ -243,6 +243,13 @@ def test_class_names_travel_in_the_checkpoint_to_eval_predict_and_the_confusion_
     for index, file in enumerate(picked):
         shutil.copy(file, new / f"{index}.png")
     (tmp_path / "new" / "notes.txt").write_text("not an image")
+    from lightning_hydra_template.deploy.export import export_trained
+    from lightning_hydra_template.deploy.inputs import held_out_inputs
+
+    exported = load_trained(summary["best_checkpoint"])
+    pt2, _ = export_trained(
+        exported, "pt2", tmp_path / "export", held_out_inputs(exported.datamodule, limit=4).tensor(), 1e-4
+    )
     shutil.move(tmp_path / "images", tmp_path / "moved")
     trained = load_trained(summary["best_checkpoint"])
     predict_cfg = make_cfg(
@@ -259,6 +266,24 @@ def test_class_names_travel_in_the_checkpoint_to_eval_predict_and_the_confusion_
     names = ["circle", "cross", "square"]
     np.testing.assert_allclose([[float(r[f"prob_{n}"]) for n in names] for r in rows], probs, atol=1e-5)
     assert [r["predicted_name"] for r in rows] == [names[i] for i in probs.argmax(1)]
+
+    # make serve: an encoded image of any size is prepared like the evaluation images, from the checkpoint or
+    # the exported program alone
+    import base64
+
+    from lightning_hydra_template.deploy.service import BadRequest, PredictAPI
+
+    for served in (summary["best_checkpoint"], pt2):
+        api = PredictAPI(str(served))
+        api.setup("cpu")
+        requests = [api.decode_request({"image": base64.b64encode(f.read_bytes()).decode()}) for f in copies]
+        requests.append(api.decode_request({"image": base64.b64encode(b"not an image").decode()}))
+        answers = api.predict(requests)
+        served_probs = [[a["probabilities"][n] for n in names] for a in answers[:-1]]
+        np.testing.assert_allclose(served_probs, probs, atol=1e-4)
+        assert isinstance(answers[-1], BadRequest) and answers[-1].reason.startswith(
+            "image: not a PNG or JPEG"
+        )
 
     (tmp_path / "empty").mkdir()
     empty_cfg = make_cfg(

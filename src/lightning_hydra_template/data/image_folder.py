@@ -257,12 +257,14 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     def state_dict(self) -> dict[str, Any]:
-        """Stored in checkpoints: the class names, in label order."""
-        return {"class_names": list(self.class_names)}
+        """Stored in checkpoints: the class names, in label order, and the input shape the network takes."""
+        return {"class_names": list(self.class_names), "input_shape": list(self.input_shape)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("class_names"):
             self.class_names = [str(name) for name in state["class_names"]]
+        if state.get("input_shape"):
+            self.input_shape = tuple(int(side) for side in state["input_shape"])
 
     # --- make predict ----------------------------------------------------------------------------
     def prediction_ids(self, split: str) -> list[str]:
@@ -283,3 +285,18 @@ class ImageFolderDataModule(pl.LightningDataModule):
             )
         ids = [file.name if file == path else str(file.relative_to(path)) for file in files]
         return ids, ImageFiles(ImageList([str(f) for f in files], [0] * len(files)), self.eval_transforms)
+
+    def prepare_image(self, encoded: bytes) -> torch.Tensor:
+        """One PNG or JPEG file's bytes as the network's input ``(C, H, W)``, by the evaluation transforms
+        (any size: they resize and crop); raises ``ValueError`` for bytes that are not such an image."""
+        from torchvision.io import ImageReadMode, decode_image
+        from torchvision.tv_tensors import Image
+
+        try:
+            image = decode_image(
+                torch.frombuffer(bytearray(encoded), dtype=torch.uint8), mode=ImageReadMode.RGB
+            )
+        except RuntimeError as err:
+            raise ValueError(f"not a PNG or JPEG image ({str(err).splitlines()[0][:80]})") from None
+        prepared = self.eval_transforms(Image(image)) if self.eval_transforms is not None else Image(image)
+        return prepared.as_subclass(torch.Tensor)

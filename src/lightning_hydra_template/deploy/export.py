@@ -111,6 +111,15 @@ def check_parity(
     return Parity(diff, len(inputs), tolerance)
 
 
+def _json_state(datamodule: Any) -> dict[str, Any] | None:
+    """The datamodule's checkpoint state when it is plain JSON (class names, input shape), else None."""
+    state = datamodule.state_dict() if hasattr(datamodule, "state_dict") else None
+    try:
+        return json.loads(json.dumps(state)) if state else None
+    except (TypeError, ValueError):
+        return None
+
+
 def metadata(
     trained: TrainedModel, fmt: str, example: Tensor, parity: Parity, outputs: Tensor
 ) -> dict[str, Any]:
@@ -146,6 +155,7 @@ def metadata(
             "tolerance": parity.tolerance,
         },
         "checkpoint": {"path": str(trained.checkpoint), "sha256": trained.sha256},
+        "data_state": _json_state(datamodule),
         "config": trained.config,
         "torch_version": torch.__version__,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

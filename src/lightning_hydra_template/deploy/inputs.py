@@ -35,7 +35,10 @@ class PredictionInputs:
 
 
 def sample_shape(datamodule: Any) -> tuple[int, ...]:
-    """The shape of one model input, from the first test (or training) batch."""
+    """The shape of one model input: the datamodule's ``input_shape``, else that of the first test batch."""
+    shape = getattr(datamodule, "input_shape", None)
+    if shape:
+        return tuple(int(side) for side in shape)
     inputs = held_out_inputs(datamodule, limit=1).tensor()
     return tuple(inputs.shape[1:])
 

@@ -44,6 +44,8 @@ class Predictor:
             self.network = None
             self._run_exported = exported_runner(self.path, self.format)
             self.datamodule = instantiate(meta["config"]["data"])
+            if meta.get("data_state"):  # e.g. an image folder's class names and input shape
+                self.datamodule.load_state_dict(meta["data_state"])
             self.kind = meta["prediction_kind"]
             stored = meta.get("class_names")
             names_of = lambda n: stored if stored and len(stored) == n else [str(i) for i in range(n)]  # noqa: E731
@@ -62,6 +64,15 @@ class Predictor:
     def prepare(self, raw: np.ndarray) -> np.ndarray:
         transform = getattr(self.datamodule, "transform_inputs", lambda x: x)
         return np.ascontiguousarray(transform(raw.astype(np.float32)), dtype=np.float32)
+
+    @property
+    def reads_image_files(self) -> bool:
+        """Whether the datamodule prepares encoded images itself (its own resizing and normalisation)."""
+        return callable(getattr(self.datamodule, "prepare_image", None))
+
+    def prepare_image(self, encoded: bytes) -> np.ndarray:
+        """A PNG/JPEG file's bytes as one prepared sample ``(1, C, H, W)``; ``ValueError`` when unreadable."""
+        return self.datamodule.prepare_image(encoded).numpy()[None].astype(np.float32)
 
     def predict(self, samples: np.ndarray, prepared: bool = False) -> np.ndarray:
         inputs = samples if prepared else self.prepare(samples)

@@ -3,7 +3,8 @@
 Request bodies:
     {"inputs": <one sample as nested lists>}              one answer
     {"inputs": [<sample>, <sample>, ...], "many": true}   a list of answers
-    {"image": "<base64 PNG or JPEG>"}                     image models: decoded to the input's shape
+    {"image": "<base64 PNG or JPEG>"}                     image models: decoded to the input's shape (an
+                                                          image_folder model: any size, prepared as in evaluation)
 
 Samples are in the units of the training data (before scaling: the service scales them as training
 did). A bad request gets a 400 answer with a one-line ``error``; other requests of the same batch are
@@ -59,6 +60,13 @@ def decode_samples(request: Any, sample_shape: tuple[int, ...]) -> tuple[np.ndar
     return samples, many
 
 
+def decode_base64(encoded: Any) -> bytes:
+    try:
+        return base64.b64decode(str(encoded), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise RequestError(f"image: not base64 ({type(err).__name__})") from err
+
+
 def decode_image(encoded: Any, sample_shape: tuple[int, ...]) -> np.ndarray:
     """A base64 PNG/JPEG as one sample of shape (channels, height, width), values scaled to [0, 1]."""
     from PIL import Image, UnidentifiedImageError
@@ -90,8 +98,19 @@ class PredictAPI(ls.LitAPI):
         self.predictor = Predictor(self.path)
 
     def decode_request(self, request):  # noqa: ANN001  (no annotation: LitServe reads the JSON body)
+        """Prepared samples (scaled, or resized and normalised by the datamodule) and whether a list was asked for."""
         try:
-            return decode_samples(request, self.predictor.sample_shape)
+            if self.predictor.reads_image_files and isinstance(request, dict) and "image" in request:
+                if "inputs" in request:
+                    raise RequestError(
+                        "give exactly one of `inputs` (nested lists of numbers) or `image` (base64)"
+                    )
+                try:
+                    return self.predictor.prepare_image(decode_base64(request["image"])), False
+                except ValueError as err:
+                    raise RequestError(f"image: {err}") from None
+            samples, many = decode_samples(request, self.predictor.sample_shape)
+            return self.predictor.prepare(samples), many
         except RequestError as err:
             return BadRequest(str(err))
 
@@ -105,7 +124,7 @@ class PredictAPI(ls.LitAPI):
         answers: list[Any] = []
         if valid:
             samples = np.concatenate([samples for samples, _ in valid])
-            answers = self.predictor.describe(self.predictor.predict(samples))
+            answers = self.predictor.describe(self.predictor.predict(samples, prepared=True))
         results: list[Any] = []
         start = 0
         for request in requests:
