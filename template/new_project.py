@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
@@ -38,7 +37,18 @@ DIST = "lightning-hydra-template"
 SHORT = "lht"  # console scripts lht-*, variables LHT_*, resolver and checkpoint keys lht_*
 
 # Imports that a package of that name would shadow.
-RESERVED = {"torch", "lightning", "hydra", "omegaconf", "numpy", "pandas", "tests", "benchmarks", "src", "test"}
+RESERVED = {
+    "torch",
+    "lightning",
+    "hydra",
+    "omegaconf",
+    "numpy",
+    "pandas",
+    "tests",
+    "benchmarks",
+    "src",
+    "test",
+}
 
 MARKER = re.compile(r"(?:<!--|#)\s*(/?)(example:[a-z_]+|template-only)\s*(?:-->)?\s*$")
 
@@ -97,7 +107,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def manifest() -> dict:
-    return tomllib.loads(MANIFEST.read_text())
+    return read_toml(MANIFEST.read_text())
+
+
+def read_toml(text: str) -> dict:
+    """examples.toml: tomllib where there is one (Python >= 3.11), else the subset the manifest uses
+    (tables, strings, booleans, arrays of strings, comments)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        pass
+    else:
+        return tomllib.loads(text)
+    root: dict = {}
+    table = root
+    lines = iter(text.splitlines())
+    for line in lines:
+        line = line.split(" #")[0].strip() if not line.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        if line.startswith("["):
+            table = root
+            for part in line.strip("[]").split("."):
+                table = table.setdefault(part, {})
+            continue
+        key, _, value = (part.strip() for part in line.partition("="))
+        while value.startswith("[") and not value.endswith("]"):
+            value += next(lines).split(" #")[0].strip()
+        table[key] = json.loads(value.replace(",]", "]"))
+    return root
 
 
 def example_names() -> list[str]:
@@ -110,9 +148,13 @@ def check_answers(raw: dict) -> dict:
         raise UsageError('name: required; allowed: any text, e.g. name="My Project"')
     package = (raw.get("package") or "").strip() or re.sub(r"\W+", "_", name.lower()).strip("_")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", package) or keyword.iskeyword(package):
-        raise UsageError(f"package: got {package!r}; allowed: lower-case letters, digits and _, e.g. my_project")
+        raise UsageError(
+            f"package: got {package!r}; allowed: lower-case letters, digits and _, e.g. my_project"
+        )
     if package == PACKAGE or package in RESERVED or package in sys.stdlib_module_names:
-        raise UsageError(f"package: {package!r} is taken (the template's or another import); allowed: a new name")
+        raise UsageError(
+            f"package: {package!r} is taken (the template's or another import); allowed: a new name"
+        )
     allowed = example_names()
     examples = raw.get("examples") or []
     if isinstance(examples, str):
@@ -124,7 +166,9 @@ def check_answers(raw: dict) -> dict:
         raise UsageError(f"examples: no such example {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     always = [e for e, spec in manifest()["examples"].items() if spec.get("always")]
     kept = [e for e in allowed if e in examples or e in always]  # manifest order
-    description = (raw.get("description") or "").strip() or f"{name}: training with PyTorch Lightning and Hydra."
+    description = (
+        raw.get("description") or ""
+    ).strip() or f"{name}: training with PyTorch Lightning and Hydra."
     return {
         "name": name,
         "package": package,
@@ -179,7 +223,10 @@ def template_commit(ref: str) -> str:
         raise UsageError(f"ref: {ref!r} is not a commit of {TEMPLATE_ROOT}; allowed: a commit, branch or tag")
     commit = found.stdout.strip()
     if ref == "HEAD" and git("status", "--porcelain", "--untracked-files=no").stdout.strip():
-        print(f"note: uncommitted template changes are left out (generating from {commit[:12]})", file=sys.stderr)
+        print(
+            f"note: uncommitted template changes are left out (generating from {commit[:12]})",
+            file=sys.stderr,
+        )
     return commit
 
 
@@ -189,7 +236,9 @@ def generate(answers: dict, commit: str, dest: Path) -> None:
     dropped = [e for e in spec["examples"] if e not in answers["examples"]]
     removed = [p for e in dropped for p in spec["examples"][e]["paths"]] + spec["template"]["only"]
     pairs = names(answers)
-    archive = subprocess.run(["git", "archive", commit], cwd=TEMPLATE_ROOT, capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", commit], cwd=TEMPLATE_ROOT, capture_output=True, check=True
+    ).stdout
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         for member in tar.getmembers():
@@ -250,14 +299,20 @@ def strip_sections(text: str, kept: list[str], path: str = "") -> str:
 def customise(path: str, text: str, answers: dict) -> str:
     """The project's own title, description and author."""
     if path == "pyproject.toml":
-        text = re.sub(r'(?m)^description = ".*"$', lambda _: f"description = {json.dumps(answers['description'])}", text)
+        text = re.sub(
+            r'(?m)^description = ".*"$', lambda _: f"description = {json.dumps(answers['description'])}", text
+        )
         if answers["author"]:
             found = re.fullmatch(r"(.*?)\s*<(.+)>", answers["author"])
             author = {"name": found[1], "email": found[2]} if found else {"name": answers["author"]}
             inline = ", ".join(f"{k} = {json.dumps(v)}" for k, v in author.items())
-            text = re.sub(r"(?m)^(description = .*\n)", lambda m: f"{m[1]}authors = [{{ {inline} }}]\n", text, count=1)
+            text = re.sub(
+                r"(?m)^(description = .*\n)", lambda m: f"{m[1]}authors = [{{ {inline} }}]\n", text, count=1
+            )
     if path == "README.md":  # the title and the first paragraph become the project's
-        text = re.sub(r"\A# .*\n\n(?:.+\n)+", lambda _: f"# {answers['name']}\n\n{answers['description']}\n", text)
+        text = re.sub(
+            r"\A# .*\n\n(?:.+\n)+", lambda _: f"# {answers['name']}\n\n{answers['description']}\n", text
+        )
     return text
 
 
@@ -278,7 +333,10 @@ def lock(dest: Path) -> None:
             break
         if done.returncode == 0:
             return
-    print("note: uv lock did not run; the renamed uv.lock is kept (run `uv lock` in the project)", file=sys.stderr)
+    print(
+        "note: uv lock did not run; the renamed uv.lock is kept (run `uv lock` in the project)",
+        file=sys.stderr,
+    )
 
 
 def tidy(dest: Path) -> None:
@@ -289,7 +347,9 @@ def tidy(dest: Path) -> None:
     ruff = f"ruff@{found[1]}" if found else "ruff"
     for extra in (["--offline"], []):
         try:
-            fixed = subprocess.run([uvx, *extra, ruff, "check", "--fix", "--quiet", *LINTED], cwd=dest, capture_output=True)
+            fixed = subprocess.run(
+                [uvx, *extra, ruff, "check", "--fix", "--quiet", *LINTED], cwd=dest, capture_output=True
+            )
         except FileNotFoundError:
             break
         if fixed.returncode == 0:
@@ -312,9 +372,13 @@ def commit_all(repo: Path, message: str, answers: dict) -> bool:
     identity = []
     if git("config", "user.email", cwd=repo, check=False).returncode != 0:
         found = re.fullmatch(r"(.*?)\s*<(.+)>", answers["author"])
-        who, email = (found[1], found[2]) if found else (answers["author"] or "new_project", "new_project@localhost")
+        who, email = (
+            (found[1], found[2]) if found else (answers["author"] or "new_project", "new_project@localhost")
+        )
         identity = ["-c", f"user.name={who}", "-c", f"user.email={email}"]
-    subprocess.run(["git", *identity, "commit", "--quiet", "-m", message], cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", *identity, "commit", "--quiet", "-m", message], cwd=repo, check=True, capture_output=True
+    )
     return True
 
 
@@ -325,11 +389,15 @@ def update(project: Path, commit: str) -> None:
     """Generate again from ``commit`` with the recorded answers onto the ``template`` branch, then merge it."""
     answers_path = project / ANSWERS_FILE
     if not answers_path.is_file():
-        raise UsageError(f"project: {project} has no {ANSWERS_FILE}; allowed: a project made by make new-project")
+        raise UsageError(
+            f"project: {project} has no {ANSWERS_FILE}; allowed: a project made by make new-project"
+        )
     record = json.loads(answers_path.read_text())
     answers = check_answers(record["answers"])
     if git("rev-parse", "--verify", "--quiet", TEMPLATE_BRANCH, cwd=project, check=False).returncode != 0:
-        raise UsageError(f"project: {project} has no `{TEMPLATE_BRANCH}` branch; allowed: a project made by make new-project")
+        raise UsageError(
+            f"project: {project} has no `{TEMPLATE_BRANCH}` branch; allowed: a project made by make new-project"
+        )
     if git("status", "--porcelain", "--untracked-files=no", cwd=project).stdout.strip():
         raise UsageError(f"project: {project} has uncommitted changes; allowed: commit or stash them first")
     if record["template"]["commit"] == commit:
@@ -359,7 +427,9 @@ def update(project: Path, commit: str) -> None:
             file=sys.stderr,
         )
         raise SystemExit(1)
-    print(f"merged the template at {commit[:12]} into {git('branch', '--show-current', cwd=project).stdout.strip()}")
+    print(
+        f"merged the template at {commit[:12]} into {git('branch', '--show-current', cwd=project).stdout.strip()}"
+    )
 
 
 if __name__ == "__main__":
