@@ -24,6 +24,7 @@ RUN_ELSEWHERE = {
     "make train experiment=my_run": "test_own_experiment_recipe_composes below (the README's file, in a copy of configs/)",
     "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
     "make serve": "serves until stopped: tests/test_deploy.py::test_service_answers_like_make_predict",
+    "make new-project": "tests/test_new_project.py (two variants, in temporary directories)",  # template-only
 }
 
 
