@@ -394,7 +394,12 @@ def update(project: Path, commit: str) -> None:
         )
     record = json.loads(answers_path.read_text())
     answers = check_answers(record["answers"])
-    if git("rev-parse", "--verify", "--quiet", TEMPLATE_BRANCH, cwd=project, check=False).returncode != 0:
+    has = lambda ref: git("rev-parse", "--verify", "--quiet", ref, cwd=project, check=False).returncode == 0  # noqa: E731
+    if not has(TEMPLATE_BRANCH) and has(
+        f"origin/{TEMPLATE_BRANCH}"
+    ):  # a fresh clone: the branch is remote only
+        git("branch", "--quiet", TEMPLATE_BRANCH, f"origin/{TEMPLATE_BRANCH}", cwd=project)
+    if not has(TEMPLATE_BRANCH):
         raise UsageError(
             f"project: {project} has no `{TEMPLATE_BRANCH}` branch; allowed: a project made by make new-project"
         )

@@ -202,8 +202,9 @@ def collect(node):
     elif isinstance(node, list):
         for v in node: collect(v)
 from omegaconf import OmegaConf
-for experiment in group_options("experiment"):
-    collect(OmegaConf.to_container(compose_run_config([f"experiment={{experiment}}"]), resolve=False))
+for group in ("experiment", "data", "model"):
+    for option in group_options(group):
+        collect(OmegaConf.to_container(compose_run_config([f"{{group}}={{option}}"]), resolve=False))
 print(json.dumps({{"config_dir": str(CONFIG_DIR), "targets": sorted(targets), "data": defaults.data._target_,
                   "experiments": group_options("experiment"), "torch": "torch" in sys.modules}}))
 """
@@ -211,8 +212,8 @@ print(json.dumps({{"config_dir": str(CONFIG_DIR), "targets": sorted(targets), "d
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_generated_configs_compose_and_name_existing_code(generated, variant):
-    """Every experiment of the project composes with the project's own package, without importing torch;
-    every ``_target_`` of the package names a module the project has."""
+    """Every experiment, data and model option of the project composes with the project's own package,
+    without importing torch; every ``_target_`` of the package names a module the project has."""
     project, package = generated[variant], VARIANTS[variant]["package"]
     env = {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
     done = subprocess.run(
