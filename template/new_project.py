@@ -369,17 +369,19 @@ def commit_all(repo: Path, message: str, answers: dict) -> bool:
     git("add", "-A", cwd=repo)
     if not git("status", "--porcelain", cwd=repo).stdout.strip():
         return False
-    identity = []
-    if git("config", "user.email", cwd=repo, check=False).returncode != 0:
-        found = re.fullmatch(r"(.*?)\s*<(.+)>", answers["author"])
-        who, email = (
-            (found[1], found[2]) if found else (answers["author"] or "new_project", "new_project@localhost")
-        )
-        identity = ["-c", f"user.name={who}", "-c", f"user.email={email}"]
-    subprocess.run(
-        ["git", *identity, "commit", "--quiet", "-m", message], cwd=repo, check=True, capture_output=True
-    )
+    git(*identity(repo, answers), "commit", "--quiet", "-m", message, cwd=repo)
     return True
+
+
+def identity(repo: Path, answers: dict) -> list[str]:
+    """git's user for the generator's commits where none is configured: the author, else a placeholder."""
+    if git("config", "user.email", cwd=repo, check=False).returncode == 0:
+        return []
+    found = re.fullmatch(r"(.*?)\s*<(.+)>", answers["author"])
+    who, email = (
+        (found[1], found[2]) if found else (answers["author"] or "new_project", "new_project@localhost")
+    )
+    return ["-c", f"user.name={who}", "-c", f"user.email={email}"]
 
 
 # ---------------------------------------------------------------- updating
@@ -423,7 +425,8 @@ def update(project: Path, commit: str) -> None:
     if not changed:
         print(f"no change from the template at {commit[:12]}")
         return
-    merged = git("merge", "--no-edit", "--quiet", TEMPLATE_BRANCH, cwd=project, check=False)
+    merge = [*identity(project, answers), "merge", "--no-edit", "--quiet", TEMPLATE_BRANCH]
+    merged = git(*merge, cwd=project, check=False)
     if merged.returncode != 0:
         conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=project).stdout.split()
         print(
