@@ -293,6 +293,8 @@ def strip_sections(text: str, kept: list[str], path: str = "") -> str:
     result = "".join(out)
     if path.endswith(".py"):  # where a cut left more blank lines than ruff format allows
         result = re.sub(r"\n{4,}", "\n\n\n", result)
+    if path.endswith(".md"):  # one blank line where a cut section was
+        result = re.sub(r"\n{3,}", "\n\n", result)
     return result
 
 
