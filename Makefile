@@ -15,6 +15,8 @@ PYTEST_ARGS ?=
 # Every word after the target is forwarded to Hydra. Words with "=" reach make as variable
 # assignments (MAKEOVERRIDES, in reverse order); the entry point restores their order.
 TARGETS := help setup train eval predict export serve sweep search report runs test test-fast lint format docs bench clean
+TARGETS += update-from-template
+TARGETS += new-project  # template-only
 ARGS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 # The first goal must be a target: a typo (`make trian ...`) stops with the list instead of doing nothing.
 GOAL := $(firstword $(MAKECMDGOALS))
@@ -89,6 +91,19 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 
 docs: $(STAMP)  ## the documentation site from docs/ into site/ (mkdocs, strict: a broken link fails)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# template-only
+new-project:  ## new project: make new-project name="My Project" package=my_project dest=../my-project [examples=digits,csv]
+	@$(PYTHON) template/new_project.py create --name "$$name" --package "$$package" --dest "$$dest" \
+		--author "$$author" --description "$$description" --examples "$$examples" --ref "$${ref:-HEAD}"
+
+# /template-only
+update-from-template:  ## merge the template's later changes: make update-from-template [template=<path|url>] [ref=<commit>]
+	@test -f .template.json || { echo "error: update-from-template: no .template.json here; allowed: a project made by make new-project" >&2; exit 2; }
+	@source=$${template:-$$($(PYTHON) -c 'import json; print(json.load(open(".template.json"))["template"]["source"])')}; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	git clone --quiet "$$source" "$$tmp/template" && \
+	$(PYTHON) "$$tmp/template/template/new_project.py" update --project . --ref "$${ref:-HEAD}"
 
 clean:  ## remove logs and caches (keeps .venv)
 	rm -rf logs site .pytest_cache .ruff_cache .mypy_cache

@@ -187,6 +187,7 @@ def bench_data(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+# example:image_folder
 def bench_images(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """experiment=image_folder's loader and training against a hand-written DataLoader and loop."""
     from benchmarks import data_pipeline as p
@@ -228,6 +229,9 @@ def bench_images(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "train_step_ms": {k: [round(r.step_ms, 2) for r in vals] for k, vals in runs.items()},
         },
     }
+
+
+# /example:image_folder
 
 
 def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -473,9 +477,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "data" not in args.skip:
             print("data ...", flush=True)
             results["data"] = bench_data(args)
+        # example:image_folder
         if "images" not in args.skip:
             print("images ...", flush=True)
             results["images"] = bench_images(args, workdir)
+        # /example:image_folder
         if "overhead" not in args.skip:
             print("overhead ...", flush=True)
             results["overhead"] = bench_overhead(args, workdir)

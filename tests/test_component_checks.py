@@ -63,8 +63,10 @@ def test_a_monitored_metric_the_model_does_not_log_is_refused_before_fitting(tmp
 @pytest.mark.parametrize(
     ("overrides", "logged"),
     [
-        (["experiment=regression"], "val/loss, val/mae, val/rmse, val/r2, val/r2_best"),
+        (["experiment=regression"], "val/loss, val/mae, val/rmse, val/r2, val/r2_best"),  # example:regression
+        # example:segmentation
         (["experiment=segmentation"], "val/loss, val/pixel_acc, val/miou, val/dice, val/miou_best"),
+        # /example:segmentation
     ],
 )
 def test_each_task_lists_the_metrics_it_logs(make_cfg, overrides, logged):
@@ -107,9 +109,11 @@ def test_declared_metric_names_must_match_the_built_metrics():
 
 def test_template_rules_do_not_apply_to_a_users_fields_of_the_same_name(make_cfg):
     shapes_rules = ["data.image_size=3", "data.min_shapes=0", "data.max_radius=20"]
+    # example:segmentation
     with pytest.raises(ConfigError) as excinfo:
         validate_config(make_cfg(["experiment=segmentation", *shapes_rules]))
     assert excinfo.value.field == "data.image_size"
+    # /example:segmentation
     user = ["data._target_=tests.components.PlainData", "data.batch_size=0"]
     user += [f"+{rule}" for rule in shapes_rules]
     validate_config(make_cfg(user))  # PlainData has no check_config: nothing of the template applies

@@ -79,9 +79,13 @@ DOWNLOADED_DATA = {"mnist", "fashion_mnist"}  # tests/test_mnist.py serves them 
 
 @pytest.mark.parametrize("option", sorted(set(group_options("data")) - DOWNLOADED_DATA))
 def test_data_options_build(make_cfg, option, tmp_path):
-    from tests.image_data import tiny_image_folder
+    extra: list[str] = []
+    # example:image_folder
+    if option == "image_folder":  # needs files on disk
+        from tests.image_data import tiny_image_folder
 
-    extra = tiny_image_folder(tmp_path) if option == "image_folder" else []  # needs files on disk
+        extra = tiny_image_folder(tmp_path)
+    # /example:image_folder
     cfg = make_cfg([f"data={option}", f"paths.data_dir={tmp_path}", *extra])
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")

@@ -43,8 +43,8 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("trained")
     runs = {
         "classifier": ["experiment=baseline", "model.channels_last=true"],
-        "regressor": ["experiment=regression"],
-        "segmenter": ["experiment=segmentation", "data.num_samples=60"],
+        "regressor": ["experiment=regression"],  # example:regression
+        "segmenter": ["experiment=segmentation", "data.num_samples=60"],  # example:segmentation
     }
     paths = {}
     for name, overrides in runs.items():
@@ -79,6 +79,7 @@ def test_classifier_predictions_equal_the_models_probabilities(checkpoints, tmp_
     assert not list(tmp_path.joinpath("p").glob(".*partial*"))
 
 
+# example:regression
 def test_regressor_predicts_raw_npy_inputs_in_original_units(checkpoints, tmp_path) -> None:
     """Raw features of the test rows, scaled by the rebuilt datamodule, give the test split's predictions."""
     trained = load_trained(checkpoints["regressor"])
@@ -94,6 +95,10 @@ def test_regressor_predicts_raw_npy_inputs_in_original_units(checkpoints, tmp_pa
     assert 0 < split_values.mean() < 400 and abs(split_values.mean() - raw_targets.mean()) < 100
 
 
+# /example:regression
+
+
+# example:segmentation
 def test_segmenter_writes_one_mask_per_input(checkpoints, tmp_path) -> None:
     from PIL import Image
 
@@ -107,11 +112,18 @@ def test_segmenter_writes_one_mask_per_input(checkpoints, tmp_path) -> None:
     assert counts[0] == int((mask == 0).sum())
 
 
+# /example:segmentation
+
+
+# example:regression
 def test_parquet_output(checkpoints, tmp_path) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     table = _predict(checkpoints["regressor"], tmp_path / "p", "output_format=parquet")
     assert table.suffix == ".parquet" and len(pd.read_parquet(table)) == 89
+
+
+# /example:regression
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
@@ -137,6 +149,7 @@ def test_export_parity_dynamic_batch_and_metadata(checkpoints, tmp_path, fmt) ->
         )
 
 
+# example:regression
 def test_export_of_a_compiled_regressor(checkpoints, tmp_path) -> None:
     trained = load_trained(checkpoints["regressor"])
     trained.model.net_forward = NetForward(compile=True, channels_last=True)
@@ -147,6 +160,10 @@ def test_export_of_a_compiled_regressor(checkpoints, tmp_path) -> None:
     assert path.is_file() and parity.ok
 
 
+# /example:regression
+
+
+# example:regression
 def test_exceeded_tolerance_writes_nothing(checkpoints, tmp_path) -> None:
     trained = load_trained(checkpoints["regressor"])
     inputs = held_out_inputs(trained.datamodule, limit=8).inputs
@@ -155,6 +172,10 @@ def test_exceeded_tolerance_writes_nothing(checkpoints, tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+# /example:regression
+
+
+# example:regression
 def test_unexportable_network_is_one_line(checkpoints, tmp_path) -> None:
     trained = load_trained(checkpoints["regressor"])
 
@@ -168,6 +189,9 @@ def test_unexportable_network_is_one_line(checkpoints, tmp_path) -> None:
         export_trained(trained, "pt2", tmp_path, inputs, 1e-4)
     assert "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# /example:regression
 
 
 def test_service_decoding_rejects_bad_requests_with_a_reason() -> None:
@@ -195,6 +219,7 @@ def test_service_decoding_rejects_bad_requests_with_a_reason() -> None:
             decode_samples(request, shape)
 
 
+# example:regression
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -210,6 +235,10 @@ def test_export_bad_options_are_one_line(checkpoints, tmp_path, args, message) -
     assert result.stderr.strip().splitlines() == [message]
 
 
+# /example:regression
+
+
+# example:regression
 @pytest.mark.slow
 def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path) -> None:
     foreign = tmp_path / "foreign.ckpt"
@@ -233,6 +262,9 @@ def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path) -> None:
         assert result.returncode == 2, result.stderr[-2000:]
         assert len(lines) == 1 and message in lines[0], lines
     assert not list((tmp_path / "logs").rglob("predictions.*"))
+
+
+# /example:regression
 
 
 def _free_port() -> int:
@@ -318,6 +350,7 @@ def test_predictor_refuses_an_export_without_metadata(tmp_path) -> None:
         Predictor(tmp_path / "absent.pt2")
 
 
+# example:csv
 def test_table_predictions_from_a_csv_without_the_target(tmp_path) -> None:
     """New rows of a table are encoded with the checkpoint's statistics; a missing column is one line."""
     import pandas as pd
@@ -340,3 +373,6 @@ def test_table_predictions_from_a_csv_without_the_target(tmp_path) -> None:
     rows.drop(columns=[rows.columns[0]]).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(ConfigError, match=r"^input: short.csv lacks the training column"):
         _predict(ckpt, tmp_path / "q", f"input={tmp_path / 'short.csv'}")
+
+
+# /example:csv

@@ -25,6 +25,7 @@ RUN_ELSEWHERE = {
     "make bench": "minutes of measurements; its quick mode runs in tests/test_perf.py",
     "make docs": "writes site/: tests/test_docs_site.py builds the same site, strict, into a temporary folder",
     "make serve": "serves until stopped: tests/test_deploy.py::test_service_answers_like_make_predict",
+    "make new-project": "tests/test_new_project.py (two variants, in temporary directories)",  # template-only
 }
 
 

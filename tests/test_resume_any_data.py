@@ -11,7 +11,7 @@ import pytest
 
 from lightning_hydra_template.train import train
 from tests.final_state import final_state
-from tests.image_data import tiny_image_folder
+from tests.image_data import tiny_image_folder  # example:image_folder
 from tests.test_resume import _assert_same_tensors
 from tests.test_run_plan import DOCS_STYLE
 
@@ -59,9 +59,13 @@ def test_loader_position_survives_estimated_stepping_batches(make_cfg):
     _resume_matches(make_cfg, overrides, steps=(27,), total=40)
 
 
+# example:image_folder
 @pytest.mark.slow
 def test_image_folder_with_two_workers_resumes_mid_epoch(make_cfg, tmp_path):
     # budget: 3 runs of 12 steps on 16x16 images, 2 worker processes per loader, ~60 s on 2 cores
     data = tiny_image_folder(tmp_path, per_class=16, workers=2)  # 32 training images: 4 steps per epoch
     overrides = [*data, "model.net.channels=[8,16]", "model.net.dropout=0.3", "trainer.max_epochs=3"]
     _resume_matches(make_cfg, overrides, steps=(2, 6), total=12)  # mid epoch 1, mid epoch 2
+
+
+# /example:image_folder

@@ -38,14 +38,14 @@ def assert_png(path: Path) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["experiment=regression"],
-        ["experiment=segmentation"],
-        ["experiment=segmentation", "model/loss=ce"],
-        ["experiment=segmentation", "model/loss=dice"],
-        ["experiment=segmentation", "model/loss=iou"],
-        ["experiment=segmentation", "model/loss=ce_dice", "model.loss.ce_weight=0.5"],
-        ["data=diabetes", "model=regressor"],
-        ["data=shapes", "model=segmenter", "model/net=unet"],
+        ["experiment=regression"],  # example:regression
+        ["experiment=segmentation"],  # example:segmentation
+        ["experiment=segmentation", "model/loss=ce"],  # example:segmentation
+        ["experiment=segmentation", "model/loss=dice"],  # example:segmentation
+        ["experiment=segmentation", "model/loss=iou"],  # example:segmentation
+        ["experiment=segmentation", "model/loss=ce_dice", "model.loss.ce_weight=0.5"],  # example:segmentation
+        ["data=diabetes", "model=regressor"],  # example:regression
+        ["data=shapes", "model=segmenter", "model/net=unet"],  # example:segmentation
     ],
     ids=lambda o: " ".join(o),
 )
@@ -69,8 +69,8 @@ def test_new_options_compose_and_instantiate(make_cfg, overrides):
 @pytest.mark.parametrize(
     ("experiment", "extra", "monitor", "plot_kind"),
     [
-        ("regression", (), "val/r2", "regression"),
-        ("segmentation", TINY_SHAPES, "val/miou", "segmentation"),
+        ("regression", (), "val/r2", "regression"),  # example:regression
+        ("segmentation", TINY_SHAPES, "val/miou", "segmentation"),  # example:segmentation
     ],
 )
 def test_experiment_fast_dev_run_writes_plots(make_cfg, experiment, extra, monitor, plot_kind):
@@ -96,12 +96,17 @@ def test_classifier_writes_confusion_matrix(make_cfg):
     assert not (run_dir / "regression_val.png").exists()
 
 
+# example:regression
 def test_plots_switch_off(make_cfg):
     cfg = make_cfg(["experiment=regression", "debug=fdr", "extras.plots=false"])
     train(cfg)
     assert not list(Path(cfg.paths.output_dir).glob("*.png"))
 
 
+# /example:regression
+
+
+# example:regression
 @pytest.mark.slow
 def test_regression_logs_figures_and_checkpoint_carries_target_scale(make_cfg):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -130,3 +135,6 @@ def test_regression_logs_figures_and_checkpoint_carries_target_scale(make_cfg):
     assert metrics["test/r2"] == pytest.approx(summary["test"]["test/r2"], abs=1e-5)
     assert metrics["test/mae"] == pytest.approx(summary["test"]["test/mae"], abs=1e-4)
     assert OmegaConf.select(cfg, "monitor.metric") == "val/r2"
+
+
+# /example:regression

@@ -7,12 +7,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from scipy import ndimage  # example:segmentation
 
 from lightning_hydra_template.callbacks.curves import LearningCurves
-from lightning_hydra_template.data.base import split_indices
-from lightning_hydra_template.data.diabetes import DiabetesDataModule
+from lightning_hydra_template.data.base import split_indices  # example:regression
+from lightning_hydra_template.data.diabetes import DiabetesDataModule  # example:regression
+
+# example:segmentation
 from lightning_hydra_template.data.shapes import CLASS_NAMES, ShapesDataModule, generate_shapes
+
+# /example:segmentation
 from lightning_hydra_template.models.losses import CrossEntropyDiceLoss, DiceLoss, JaccardLoss
 from lightning_hydra_template.models.regressor import RegressorModule
 from lightning_hydra_template.models.segmenter import SegmenterModule
@@ -126,6 +130,7 @@ def test_regression_metrics_are_in_original_units():
     assert values["test/r2"] == pytest.approx(1 - 1 / ((true - true.mean()) ** 2).sum(), abs=1e-5)
 
 
+# example:segmentation
 def test_shape_generator_is_deterministic_and_masks_match_images():
     images, masks = generate_shapes(24, image_size=32, min_radius=3, max_radius=6, seed=3)
     again_images, again_masks = generate_shapes(24, image_size=32, min_radius=3, max_radius=6, seed=3)
@@ -147,6 +152,10 @@ def test_shape_generator_is_deterministic_and_masks_match_images():
             assert len(np.unique(mask[components == label])) == 1
 
 
+# /example:segmentation
+
+
+# example:segmentation
 def test_shapes_datamodule_splits_are_deterministic():
     kwargs = {"num_samples": 40, "image_size": 16, "min_radius": 2, "max_radius": 4, "batch_size": 8}
     first, second = ShapesDataModule(**kwargs), ShapesDataModule(**kwargs)
@@ -159,6 +168,10 @@ def test_shapes_datamodule_splits_are_deterministic():
     assert images.shape == (8, 1, 16, 16) and masks.shape == (8, 16, 16)
 
 
+# /example:segmentation
+
+
+# example:regression
 def test_diabetes_scaling_is_fitted_on_train_only_and_inverts():
     from sklearn.datasets import load_diabetes
 
@@ -180,6 +193,9 @@ def test_diabetes_scaling_is_fitted_on_train_only_and_inverts():
         raw.target[index["test"]],
         rtol=1e-5,
     )
+
+
+# /example:regression
 
 
 def test_unet_output_shape_and_size_check():
@@ -226,6 +242,7 @@ def test_learning_curves_record_each_epoch_once_and_draw(tmp_path):
     assert restored.series() == series
 
 
+# example:segmentation
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -246,3 +263,6 @@ def test_bad_task_values_name_their_field(make_cfg, overrides, field):
         validate_config(cfg)
     assert excinfo.value.field == field
     assert "allowed" in str(excinfo.value)
+
+
+# /example:segmentation

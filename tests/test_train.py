@@ -103,6 +103,7 @@ def test_train_false_tests_the_untrained_model(make_cfg):
     assert summary["test"]["test/acc"] < 0.5
 
 
+# example:regression
 def test_train_false_with_ckpt_path_tests_that_checkpoint_in_original_units(make_cfg, tmp_path):
     # budget: a 3-epoch regression run on 442 samples and two tests of its checkpoint, ~10 s
     trained = train(make_cfg(["experiment=regression", "trainer.max_epochs=3", "test=false"]))
@@ -114,6 +115,9 @@ def test_train_false_with_ckpt_path_tests_that_checkpoint_in_original_units(make
     )
     assert tested["test"] == pytest.approx(evaluated)
     assert tested["test"]["test/mae"] > 10  # disease progression units, not standardised ones (~1)
+
+
+# /example:regression
 
 
 def test_regime_experiments_state_their_plan(make_cfg, capsys):

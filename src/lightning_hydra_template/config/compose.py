@@ -7,7 +7,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+# configs/ at the top of a checkout (an editable install); inside the package once built into a wheel
+# (pyproject.toml force-includes it there). More config directories: hydra.searchpath (docs/new_project.md).
+_PACKAGED = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[3] / "configs"
 
 
 def compose_run_config(

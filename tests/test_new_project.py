@@ -1,0 +1,440 @@
+"""make new-project: a renamed project with the examples asked for, no stale template names, its own git
+history, configs that compose; template updates merge in; the heavy checks run the project's own tests.
+
+Every project here is generated from a copy of this working tree committed in a temporary repository (so
+uncommitted edits are tested too), never from the checkout itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, clean_env, run_module
+
+
+def load_generator():
+    spec = spec_from_file_location("new_project", REPO_ROOT / "template" / "new_project.py")
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MANIFEST = load_generator().manifest()
+EXAMPLES = list(MANIFEST["examples"])
+STALE = re.compile(r"lightning[_-]hydra[_-]template|(?<![A-Za-z0-9])lht[-_]|LHT_", re.IGNORECASE)
+MARKERS = re.compile(r"(?:<!--|#)\s*/?(?:example:[a-z_]+|template-only)\s*(?:-->)?\s*$", re.MULTILINE)
+PROVENANCE = ".template.json"  # the one file that names the template (its package, to rename checkpoints)
+VARIANTS = {
+    "all": {"name": "Full Kit", "package": "full_kit", "examples": ",".join(EXAMPLES)},
+    "minimal": {
+        "name": "My Project",
+        "package": "my_project",
+        "examples": "digits",
+        "author": "Ada <ada@example.org>",
+    },
+}
+UV = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def git_env() -> dict[str, str]:
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    return {**clean_env(), **identity}
+
+
+def copy_of_template(dest: Path) -> Path:
+    """This working tree's files (tracked and untracked, not ignored), committed in a new repository."""
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPO_ROOT).split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    commit_all(dest, "A", init=True)
+    return dest
+
+
+def commit_all(repo: Path, message: str, init: bool = False) -> None:
+    env = git_env()
+    if init:
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True, env=env)
+
+
+def new_project(template: Path, dest: Path, **answers: str) -> subprocess.CompletedProcess[str]:
+    args = [f"--{k}={v}" for k, v in answers.items()]
+    return subprocess.run(
+        [sys.executable, str(template / "template" / "new_project.py"), "create", f"--dest={dest}", *args],
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    )
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_of_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module")
+def generated(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    projects = {}
+    for variant, answers in VARIANTS.items():
+        dest = tmp_path_factory.mktemp("projects") / variant
+        done = new_project(template, dest, **answers)
+        assert done.returncode == 0, done.stderr
+        projects[variant] = dest
+    return projects
+
+
+def project_files(project: Path) -> list[Path]:
+    return sorted(
+        p for p in project.rglob("*") if p.is_file() and ".git" not in p.relative_to(project).parts[:1]
+    )
+
+
+def stale_names(project: Path) -> list[str]:
+    """Every file name and text line of ``project`` that still names the template."""
+    hits = []
+    for path in project_files(project):
+        relative = path.relative_to(project).as_posix()
+        if STALE.search(relative):
+            hits.append(relative)
+        if relative == PROVENANCE:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        hits += [
+            f"{relative}:{n}: {line.strip()}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if STALE.search(line)
+        ]
+    return hits
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_stale_template_names(generated, variant):
+    assert stale_names(generated[variant]) == []
+
+
+def test_the_stale_name_check_finds_a_leftover(generated, tmp_path):
+    project = tmp_path / "p"
+    shutil.copytree(generated["minimal"], project, ignore=shutil.ignore_patterns(".git"))
+    (project / "docs" / "extra.md").write_text("see the LHT_LOG_DIR variable\n")
+    (project / "src" / "lightning_hydra_template.txt").write_text("\n")
+    assert stale_names(project) == [
+        "docs/extra.md:1: see the LHT_LOG_DIR variable",
+        "src/lightning_hydra_template.txt",
+    ]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_renamed_package_scripts_and_metadata(generated, variant):
+    project, answers = generated[variant], VARIANTS[variant]
+    package, dist = answers["package"], answers["package"].replace("_", "-")
+    meta = (project / "pyproject.toml").read_text()
+    assert f'name = "{dist}"\n' in meta and f'{dist}-train = "{package}.train:main"' in meta
+    assert f'packages = ["src/{package}"]' in meta and f'"configs" = "{package}/configs"' in meta
+    assert (project / "src" / package / "train.py").is_file()
+    assert (project / "README.md").read_text().startswith(f"# {answers['name']}\n")
+    assert (
+        f'name = "{dist}"\nversion = "0.1.0"\nsource = {{ editable = "." }}'
+        in (project / "uv.lock").read_text()
+    )
+    if "author" in answers:
+        assert 'authors = [{ name = "Ada", email = "ada@example.org" }]' in meta
+    makefile = (project / "Makefile").read_text()
+    assert f"-m {package}.train" in makefile and "update-from-template:" in makefile
+    assert "new-project:" not in makefile and not (project / "template").exists()
+    assert not (project / "tests" / "test_new_project.py").exists()
+    assert f"{package.upper()}_LOG_DIR" in (project / "configs" / "paths" / "default.yaml").read_text()
+    for path in project_files(project):
+        if path.suffix in (".py", ".md", ".yaml", ".toml") or path.name == "Makefile":
+            assert not MARKERS.search(path.read_text()), path
+
+
+def test_examples_not_chosen_are_dropped(generated):
+    for variant, project in generated.items():
+        kept = VARIANTS[variant]["examples"].split(",")
+        for example, spec in MANIFEST["examples"].items():
+            for pattern in spec["paths"]:
+                renamed = pattern.replace("lightning_hydra_template", VARIANTS[variant]["package"])
+                present = list(project.glob(renamed))
+                original = list(REPO_ROOT.glob(pattern))
+                if example in kept:
+                    assert len(present) == len(original), (variant, pattern)
+                else:
+                    assert not present, (variant, pattern)
+    assert "experiment=segmentation" not in (generated["minimal"] / "docs" / "examples.md").read_text()
+    assert "experiment=segmentation" in (generated["all"] / "docs" / "examples.md").read_text()
+
+
+COMPOSE_ALL = """
+import json, sys
+from pathlib import Path
+from {package}.config.compose import CONFIG_DIR, compose_run_config
+from {package}.config.overrides import group_options
+targets, defaults = set(), compose_run_config([])
+def collect(node):
+    if isinstance(node, dict):
+        targets.update(v for k, v in node.items() if k == "_target_" and isinstance(v, str))
+        for v in node.values(): collect(v)
+    elif isinstance(node, list):
+        for v in node: collect(v)
+from omegaconf import OmegaConf
+for group in ("experiment", "data", "model"):
+    for option in group_options(group):
+        collect(OmegaConf.to_container(compose_run_config([f"{{group}}={{option}}"]), resolve=False))
+print(json.dumps({{"config_dir": str(CONFIG_DIR), "targets": sorted(targets), "data": defaults.data._target_,
+                  "experiments": group_options("experiment"), "torch": "torch" in sys.modules}}))
+"""
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_configs_compose_and_name_existing_code(generated, variant):
+    """Every experiment, data and model option of the project composes with the project's own package,
+    without importing torch; every ``_target_`` of the package names a module the project has."""
+    project, package = generated[variant], VARIANTS[variant]["package"]
+    env = {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
+    done = subprocess.run(
+        [sys.executable, "-c", COMPOSE_ALL.format(package=package)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout)
+    assert found["config_dir"] == str(project / "configs") and not found["torch"]
+    assert "baseline" in found["experiments"] and found["data"] == f"{package}.data.digits.DigitsDataModule"
+    own = [t for t in found["targets"] if t.startswith(f"{package}.")]
+    assert own and all(STALE.search(t) is None for t in found["targets"])
+    for target in own:
+        module = target.rsplit(".", 1)[0].replace(".", "/")
+        assert (project / "src" / f"{module}.py").is_file(), target
+
+
+def test_history_starts_on_the_template_branch(generated):
+    project = generated["minimal"]
+    assert git("branch", "--show-current", cwd=project).strip() == "main"
+    assert git("rev-parse", "main", cwd=project) == git("rev-parse", "template", cwd=project)
+    assert len(git("log", "--format=%s", cwd=project).splitlines()) == 1
+    assert git("status", "--porcelain", cwd=project) == ""
+    record = json.loads((project / PROVENANCE).read_text())
+    assert record["answers"]["examples"] == ["digits"]
+    assert record["template"]["package"] == "lightning_hydra_template"
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (
+            {"package": "my_project", "examples": "digits,nope"},
+            "error: examples: no such example nope; allowed: ",
+        ),
+        ({"package": "1abc"}, "error: package: got '1abc'; allowed: lower-case letters, digits and _"),
+        ({"package": "torch"}, "error: package: 'torch' is taken"),
+    ],
+)
+def test_bad_answers_are_one_line_and_write_nothing(template, tmp_path, answers, message):
+    done = new_project(template, tmp_path / "p", name="P", **answers)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(message), done.stderr
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow  # about 10 s: two generations, two merges
+def test_update_merges_template_changes_and_keeps_the_users(tmp_path):
+    """Generated at commit A; the user commits a change; the template changes other lines (commit B):
+    the update brings B's change in with no conflict and keeps the user's. A change of the same line on
+    both sides is a conflict, reported in one line."""
+    template = copy_of_template(tmp_path / "template")
+    project = tmp_path / "project"
+    assert (
+        new_project(template, project, name="My Project", package="my_project", examples="digits").returncode
+        == 0
+    )
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("## Two commands", "## Two commands of mine"))
+    (project / "notes.md").write_text("mine\n")
+    commit_all(project, "my change")
+
+    epochs = template / "docs" / "epochs.md"
+    epochs.write_text(epochs.read_text() + "\nA line the template added later.\n")
+    optimizer = template / "src" / "lightning_hydra_template" / "models" / "optimizers.py"
+    optimizer.write_text(optimizer.read_text() + '\n\nTEMPLATE_B = "lightning_hydra_template.models"\n')
+    commit_all(template, "B")
+
+    updated = subprocess.run(
+        ["make", "update-from-template", f"template={template}"],
+        cwd=project,
+        env=git_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert updated.returncode == 0, updated.stderr
+    assert (project / "docs" / "epochs.md").read_text().endswith("A line the template added later.\n")
+    assert (
+        'TEMPLATE_B = "my_project.models"'
+        in (project / "src" / "my_project" / "models" / "optimizers.py").read_text()
+    )
+    assert "## Two commands of mine" in readme.read_text() and (project / "notes.md").is_file()
+    assert not [
+        p for p in project_files(project) if p.suffix in (".md", ".py") and "<<<<<<<" in p.read_text()
+    ]
+    assert (
+        json.loads((project / PROVENANCE).read_text())["template"]["commit"]
+        == git("rev-parse", "HEAD", cwd=template).strip()
+    )
+    assert git("status", "--porcelain", cwd=project) == ""
+    assert len(git("log", "--format=%s", "template", cwd=project).splitlines()) == 2
+
+    readme.write_text(readme.read_text().replace("## Two commands of mine", "## My two commands"))
+    commit_all(project, "my second change")
+    template_readme = template / "README.md"
+    template_readme.write_text(template_readme.read_text().replace("## Two commands", "## The two commands"))
+    commit_all(template, "C")
+    conflicted = subprocess.run(
+        ["make", "update-from-template", f"template={template}"],
+        cwd=project,
+        env=git_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert conflicted.returncode != 0
+    assert [line for line in conflicted.stderr.splitlines() if line.startswith("update:")] == [
+        f"update: the template at {git('rev-parse', 'HEAD', cwd=template)[:12]} conflicts with your changes in "
+        "README.md: resolve them and `git commit` (or `git merge --abort`)"
+    ]
+
+
+# ---------------------------------------------------------------- the projects' own tests (slow)
+
+# The project's test files that generation changes: in both variants the renamed scripts, modules and docs;
+# in the minimal one also the files whose example sections were cut and the configs left. The other files
+# are the template's own tests, renamed. NEW_PROJECT_TESTS=all runs every fast test of each project (many
+# minutes).
+AFFECTED = {
+    "all": ("tests/test_architecture.py", "tests/test_cli.py", "tests/test_docs.py", "tests/test_readme.py"),
+    "minimal": (
+        "tests/test_architecture.py",
+        "tests/test_docs.py",
+        "tests/test_readme.py",
+        "tests/test_configs.py",
+        "tests/test_component_checks.py",
+        "tests/test_task_units.py",
+        "tests/test_task_runs.py",
+    ),
+}
+
+
+def project_env(project: Path) -> dict[str, str]:
+    return {k: v for k, v in clean_env().items() if not k.startswith(("PYTEST", "VIRTUAL_ENV", "LHT_"))}
+
+
+@pytest.fixture(scope="module")
+def synced(generated: dict[str, Path]) -> dict[str, Path]:
+    """Each generated project with its own .venv, from its own uv.lock (frozen, as make does)."""
+    for project in generated.values():
+        done = subprocess.run(
+            [UV, "sync", "--frozen", "--all-groups", "--quiet"],
+            cwd=project,
+            env=project_env(project),
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    return generated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_project_passes_its_own_lint_and_tests(synced, variant):
+    project = synced[variant]
+    lint = subprocess.run(
+        ["make", "lint"], cwd=project, env=project_env(project), capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    tests = [] if os.environ.get("NEW_PROJECT_TESTS") == "all" else list(AFFECTED[variant])
+    done = subprocess.run(
+        [
+            str(project / ".venv/bin/python"),
+            "-m",
+            "pytest",
+            "-m",
+            "not slow",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *tests,
+        ],
+        cwd=project,
+        env=project_env(project),
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
+    assert done.returncode == 0, done.stdout[-5000:]
+
+
+@pytest.mark.slow
+def test_generated_project_loads_its_own_and_the_templates_checkpoints(synced, tmp_path):
+    """A 1-epoch run in the generated project tests again from its checkpoint; a checkpoint trained in the
+    template loads there after `python -m <package>.runs.retarget` (names read from .template.json)."""
+    project = synced["minimal"]
+    tiny = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "model/net=mlp", "extras.plots=false"]
+    env = {**project_env(project), "MY_PROJECT_LOG_DIR": str(tmp_path / "logs")}
+    trained = subprocess.run(["make", "train", *tiny], cwd=project, env=env, capture_output=True, text=True)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (own,) = (tmp_path / "logs" / "train" / "runs").glob("*/checkpoints/last.ckpt")
+    evaluated = subprocess.run(
+        ["make", "eval", f"ckpt_path={own}"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+
+    (tmp_path / "template_run").mkdir()
+    before = run_module("lightning_hydra_template.train", [*tiny, "test=false"], tmp_path / "template_run")
+    assert before.returncode == 0, before.stderr[-3000:]
+    (old,) = (tmp_path / "template_run" / "logs" / "train" / "runs").glob("*/checkpoints/last.ckpt")
+    refused = subprocess.run(
+        ["make", "eval", f"ckpt_path={old}"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "carries no training config" in refused.stderr
+    python = str(project / ".venv/bin/python")
+    renamed = subprocess.run(
+        [python, "-m", "my_project.runs.retarget", str(old), f"--out={tmp_path / 'renamed.ckpt'}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert renamed.returncode == 0, renamed.stderr[-3000:]
+    evaluated = subprocess.run(
+        ["make", "eval", f"ckpt_path={tmp_path / 'renamed.ckpt'}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "test/acc" in evaluated.stdout
