@@ -52,6 +52,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         keep_last_current,
         resume_hint,
     )
+    from lightning_hydra_template.callbacks.step_metrics import StepMetrics
     from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.runs.build import (
         close_loggers,
@@ -89,7 +90,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     callbacks += keep_last_current(callbacks)  # last.ckpt at the current state after every validation
     interrupt = GracefulInterrupt()
     callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
-    callbacks += [ExactResume(), interrupt]
+    callbacks += [ExactResume(), interrupt, StepMetrics()]  # step curves every trainer.log_every_n_steps
     callbacks += default_progress(callbacks, cfg.trainer)
     callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))
