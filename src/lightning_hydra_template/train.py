@@ -85,7 +85,11 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
 
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
-    history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
+    history = (
+        LearningCurves(cfg.monitor.metric, cfg.monitor.mode)
+        if cfg.extras.get("plots", True)
+        else EpochHistory()
+    )
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += keep_last_current(callbacks)  # last.ckpt at the current state after every validation
     interrupt = GracefulInterrupt()
