@@ -56,6 +56,15 @@ def test_default_is_a_local_store_under_the_log_dir(make_cfg, monkeypatch):
     assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")] == ["figures/curves.png"]
     assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(store / "artifacts")
 
+    # the same run directory again (a resume): the same MLflow run; a changed param is not re-sent
+    # (MLflow refuses to change one), a new one is added
+    resumed = instantiate(cfg.logger.mlflow)
+    resumed.log_hyperparams({"optimizer.lr": 1.0, "resume.count": 1})
+    resumed.finalize("success")
+    assert resumed.run_id == run.info.run_id
+    params = client.get_run(run.info.run_id).data.params
+    assert params["optimizer.lr"] == str(cfg.optimizer.lr) and params["resume.count"] == "1"
+
 
 def test_missing_mlflow_is_one_config_error(make_cfg, monkeypatch):
     import importlib.util
