@@ -122,7 +122,20 @@ def bench_overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     report["tiny_mlp"] = rows
 
-    # 3. Per-step time of the task experiments that exist (a few epochs suffice for a per-step figure).
+    # 3. Step-level logging (loss, LR, samples/s every trainer.log_every_n_steps) at the default interval,
+    #    against the same run with an interval beyond its last step: the cost of the logging points.
+    runs = alternate(
+        {
+            "no_step_logging": lambda: o.run_template((*tiny, o.NO_STEP_LOGGING), workdir),
+            "step_logging": lambda: o.run_template(tiny, workdir),
+        },
+        args.repeats,
+        warmup=not args.quick,
+    )
+    report["step_logging"] = _ratio_rows(runs, "no_step_logging", "step_logging")
+    report["step_logging"]["log_every_n_steps"] = o.default_log_every_n_steps()
+
+    # 4. Per-step time of the task experiments that exist (a few epochs suffice for a per-step figure).
     for experiment in [] if args.quick else _experiments_for_tasks():
         overrides = (
             f"experiment={experiment}",
@@ -352,6 +365,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for case, row in overhead.items():
+            if case == "step_logging":
+                continue  # its own line below
             if "hand_step_ms" not in row:
                 lines.append(
                     f"| {case} | | | {row['template_step_ms']:.3f} | | | {row['template_fit_step_ms']:.3f} | |"
@@ -372,6 +387,14 @@ def to_markdown(results: dict[str, Any]) -> str:
                 f"{tiny['cpu_overhead_vs_barebones']:.2f}x in process CPU time: hand "
                 f"{tiny['hand_cpu_step_ms']:.3f}, barebones {tiny['barebones_cpu_step_ms']:.3f}, template "
                 f"{tiny['template_cpu_step_ms']:.3f} ms/step).",
+            ]
+        if logging := overhead.get("step_logging"):
+            lines += [
+                "",
+                f"Step-level logging every {logging['log_every_n_steps']} steps (the default) on the tiny MLP: "
+                f"{logging['step_logging_step_ms']:.3f} ms/step against {logging['no_step_logging_step_ms']:.3f} "
+                f"without logging points, ratio {logging['step_ratio']:.3f} (train), {logging['fit_ratio']:.3f} "
+                f"(fit), {logging['cpu_step_ratio']:.3f} (CPU time).",
             ]
         lines += ["", "Training phase in process CPU time (steadier on a busy machine):", ""]
         for case, row in overhead.items():

@@ -16,12 +16,20 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hydra_template.config.compose import compose_run_config
+from lightning_hydra_template.config.compose import CONFIG_DIR, compose_run_config
 
 # The template as a user runs it, minus what would print or write outside the benchmark's folder.
 TIMER = "+callbacks.bench_timer._target_=benchmarks.timing.TrainPhaseTimer"
 QUIET = ("callbacks.progress_bar.style=lines", "~callbacks.model_summary", "test=false")
 TINY_MLP = ("model/net=mlp", "model.net.hidden_sizes=[128]", "model.net.dropout=0.0")
+# Step-level logging off: an interval beyond any benchmark run's last step.
+NO_STEP_LOGGING = "trainer.log_every_n_steps=1000000000"
+
+
+def default_log_every_n_steps() -> int:
+    """``trainer.log_every_n_steps`` as configured by default."""
+
+    return int(OmegaConf.load(CONFIG_DIR / "trainer" / "default.yaml").log_every_n_steps)
 
 
 @dataclass

@@ -291,6 +291,9 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
             assert math.isfinite(row[key]) and row[key] > 0, (case, key, row[key])
         assert row["steps"] == 2 * 20  # 2 epochs of ceil(1257 / 64) steps
     assert saved["overhead"]["tiny_mlp"]["barebones_step_ms"] > 0
+    logging = saved["overhead"]["step_logging"]
+    assert logging["log_every_n_steps"] == 50 and logging["steps"] == 2 * 20
+    assert all(math.isfinite(logging[k]) and logging[k] > 0 for k in ("step_ratio", "fit_ratio"))
     batch = saved["data"]["batch_64"]
     assert batch["in_memory_batches_per_s"] > 0 and batch["dataloader_batches_per_s"] > 0
     startup = saved["startup"]
@@ -299,5 +302,6 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
     for key in ("import_lightning_seconds", "fdr_seconds", "fdr_ratio", "fdr_cpu_seconds", "fdr_cpu_ratio"):
         assert math.isfinite(startup[key]) and startup[key] > 0, (key, startup[key])
     markdown = (tmp_path / "latest.md").read_text()
+    assert "Step-level logging every 50 steps" in markdown
     assert "| baseline |" in markdown and "InMemoryLoader" in markdown and "`train --help`" in markdown
     assert "| `train debug=fdr`, the whole process |" in markdown and "x import lightning" in markdown

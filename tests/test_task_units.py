@@ -213,6 +213,7 @@ def _fake_trainer(tmp_path, epoch: int, metrics: dict[str, float]) -> SimpleName
         default_root_dir=str(tmp_path),
         loggers=[],
         global_step=epoch,
+        optimizers=[SimpleNamespace(param_groups=[{"lr": 0.1 / (epoch + 1)}])],
         callback_metrics={k: torch.tensor(v) for k, v in metrics.items()},
     )
 
@@ -235,6 +236,7 @@ def test_learning_curves_record_each_epoch_once_and_draw(tmp_path):
     assert series["train/loss"] == [(1, 1.0), (2, 2.0), (3, 3.0)]
     assert [e for e, _ in series["val/acc"]] == [1, 2, 3]
     assert "val/acc_best" not in series
+    assert series["train/lr"] == [(1, 0.1), (2, 0.05), (3, pytest.approx(0.1 / 3))]  # as each epoch started
     assert curves.path == tmp_path / "curves.png"
     assert curves.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     restored = LearningCurves("val/acc")

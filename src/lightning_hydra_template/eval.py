@@ -26,6 +26,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
+    from lightning_hydra_template.callbacks.plots import TaskPlots
     from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.runs.build import close_loggers, instantiate_group
     from lightning_hydra_template.runs.checkpoint import load_checkpoint, rebuild_model, training_config
@@ -51,7 +52,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         datamodule.load_state_dict(data_state)
     model = rebuild_model(checkpoint, train_cfg, cfg.ckpt_path)
     del checkpoint
-    callbacks = default_progress([], cfg.trainer)
+    # the task figures a training run writes when it tests (<kind>_test.png, confusion_matrix.png, ...)
+    callbacks = [TaskPlots(enabled=cfg.extras.get("plots", True))]
+    callbacks += default_progress(callbacks, cfg.trainer)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     results = trainer.test(model, datamodule=datamodule, verbose=False)

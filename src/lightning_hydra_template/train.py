@@ -53,6 +53,7 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
         keep_last_current,
         resume_hint,
     )
+    from lightning_hydra_template.callbacks.step_metrics import StepMetrics
     from lightning_hydra_template.data.resumable_loader import resumable_train_loader
     from lightning_hydra_template.loggers.hyperparameters import hyperparameters_for, log_final_metrics
     from lightning_hydra_template.runs.build import (
@@ -85,12 +86,17 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
 
     summary_callback = RunSummary(cfg.monitor.metric, cfg.monitor.mode)
     # per-epoch values for summary.json and sweep reports; drawn as curves.png unless plots are off
-    history = LearningCurves(cfg.monitor.metric) if cfg.extras.get("plots", True) else EpochHistory()
+    history = (
+        LearningCurves(cfg.monitor.metric, cfg.monitor.mode)
+        if cfg.extras.get("plots", True)
+        else EpochHistory()
+    )
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += keep_last_current(callbacks)  # last.ckpt at the current state after every validation
     interrupt = GracefulInterrupt()
     callbacks += [EmbedConfig(redact(OmegaConf.to_container(cfg, resolve=True))), summary_callback, history]
     callbacks += [LoaderResume(), ExactResume(), interrupt]  # loader first: it must not move the restored RNG
+    callbacks += [StepMetrics()]  # step curves every trainer.log_every_n_steps
     callbacks += default_progress(callbacks, cfg.trainer)
     callbacks += list(extra_callbacks or [])
     loggers = instantiate_group(cfg.get("logger"))

@@ -17,11 +17,13 @@ CURVES_FILE = "curves.png"
 
 
 class LearningCurves(EpochHistory):
-    """The epoch history, drawn at the end of fitting: training/validation loss and the monitored metric."""
+    """The epoch history, drawn at the end of fitting: training/validation loss, the monitored metric with
+    its best epoch (by ``mode``) marked, and the learning rate."""
 
-    def __init__(self, monitor: str, filename: str = CURVES_FILE) -> None:
+    def __init__(self, monitor: str, mode: str = "max", filename: str = CURVES_FILE) -> None:
         super().__init__()
         self.monitor = monitor
+        self.mode = mode
         self.filename = filename
         self.path: Path | None = None
 
@@ -32,6 +34,6 @@ class LearningCurves(EpochHistory):
             return
         from lightning_hydra_template.utils.plotting import curves_figure, save_png
 
-        figure = curves_figure(series, self.monitor)
+        figure = curves_figure(series, self.monitor, self.mode)
         self.path = save_png(figure, Path(trainer.default_root_dir) / self.filename)
         log_figure(trainer, "plots/curves", figure)

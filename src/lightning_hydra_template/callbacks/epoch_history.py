@@ -22,8 +22,18 @@ def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float | None]:
     return values
 
 
+def _learning_rate(trainer: Trainer) -> dict[str, float]:
+    """``train/lr``: the first optimizer's first parameter group's rate as the epoch starts (a Python float)."""
+    for optimizer in trainer.optimizers[:1]:
+        for group in optimizer.param_groups[:1]:
+            if group.get("lr") is not None:
+                return {"train/lr": float(group["lr"])}
+    return {}
+
+
 class EpochHistory(Callback):
-    """Collects ``rows`` of ``{epoch, global_step, seconds, train/..., val/...}``.
+    """Collects ``rows`` of ``{epoch, global_step, seconds, train/..., val/...}``; ``train/lr`` is the
+    learning rate the epoch started with.
 
     Lightning validates inside the training epoch and the module logs ``train/*`` in its own
     ``on_train_epoch_end`` (after the callbacks' hook), so a row is completed when the next epoch
@@ -46,7 +56,7 @@ class EpochHistory(Callback):
         if self._pending is not None and self._pending["epoch"] == trainer.current_epoch + 1:
             return  # resumed from a checkpoint taken as this epoch started: its row is open already
         self._finish(trainer)
-        self._pending = {"epoch": trainer.current_epoch + 1}
+        self._pending = {"epoch": trainer.current_epoch + 1, **_learning_rate(trainer)}
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or self._pending is None:

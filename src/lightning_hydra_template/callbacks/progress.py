@@ -10,6 +10,8 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
+from lightning_hydra_template.callbacks.step_metrics import running_loss
+
 
 def _format(value: Any) -> str:
     number = float(value)
@@ -73,7 +75,8 @@ class ThrottledRichProgress(RichProgressBar):
     date at most every ``min_interval`` seconds and at the last batch of each loop.
 
     Lightning's ``RichProgressBar`` updates its bar and re-reads the progress-bar metrics after every
-    batch, which costs more than a small network's whole step. Its training bar also counts epochs
+    batch, which costs more than a small network's whole step. The metrics shown start with ``loss``, the
+    running training loss of the last step-logging point. Its training bar also counts epochs
     from 0 ("Epoch 0/5" for 6 epochs); this one says "Epoch 1/6", like the rest of the run's output.
     """
 
@@ -96,6 +99,14 @@ class ThrottledRichProgress(RichProgressBar):
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
             text += f"/{trainer.max_epochs}"
         return f"{text:{len(self.validation_description)}}"  # as wide as the validation bar: no flicker
+
+    def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+        """Lightning's items plus ``loss``: the running training loss, as last logged by
+        :class:`~lightning_hydra_template.callbacks.step_metrics.StepMetrics` (no read-back here)."""
+        items = super().get_metrics(trainer, pl_module)
+        if (loss := running_loss(trainer)) is not None:
+            items = {"loss": loss, **items}
+        return items
 
     def _number_epoch_from_one(self, trainer: Trainer) -> None:
         bar = self.train_progress_bar_id

@@ -4,6 +4,7 @@ stop on a non-finite loss, and a checkpoint on Ctrl-C / SIGTERM / the SLURM pre-
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 from pathlib import Path
 from typing import Any
@@ -137,18 +138,76 @@ class NonFiniteLoss(UserError):
 
 
 class FiniteLossGuard(Callback):
-    """Stops training before a NaN/inf loss reaches the weights; no checkpoint is written after it,
-    so the last good one is kept."""
+    """Stops training once the loss became NaN or infinite; no checkpoint is written after it, so the
+    last good one is kept.
+
+    A step adds its loss to a sum kept on the device (non-finite once any loss was) and reads nothing
+    back; the sum is read every ``trainer.log_every_n_steps`` optimizer steps, at the end of each epoch
+    and before any checkpoint is written (each ``save_checkpoint`` calls :meth:`on_save_checkpoint`,
+    which raises before the file is written). The weights may take up to that many steps of NaN updates
+    before training stops; none of them reaches a checkpoint. Under DDP the processes agree on it.
+    """
+
+    def __init__(self) -> None:
+        self._sum: torch.Tensor | None = None
+        self._checked_step = 0  # global step of the last read-back
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._sum = None
+        self._checked_step = trainer.global_step
 
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
-        if bool(torch.isfinite(loss.detach()).all()):
+        loss = loss.detach()
+        if loss.ndim:
+            loss = loss.sum()
+        if self._sum is None or self._sum.device != loss.device:
+            dtype = torch.float32 if loss.device.type == "mps" else torch.float64  # no float64 on MPS
+            self._sum = torch.zeros((), dtype=dtype, device=loss.device)
+        self._sum.add_(loss)  # device-side; float64 keeps finite losses from adding up to inf
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step > self._checked_step and step % trainer.log_every_n_steps == 0:  # type: ignore[attr-defined]  # set by Lightning's logger connector
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check(trainer)
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.state.fn == "fit":
+            self._check(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: Trainer) -> None:
+        """One read-back: raise :class:`NonFiniteLoss` if a loss since the last check was not finite."""
+        since, self._checked_step = self._checked_step, trainer.global_step
+        if self._sum is None:
             return
-        value = float(loss.detach().float().mean())
-        where = f"epoch {trainer.current_epoch + 1}, optimizer step {trainer.global_step}"
+        value = self._sum.item()
+        bad = not math.isfinite(value)
+        if trainer.world_size > 1:  # every process checks at the same step: a collective is safe here
+            flag = torch.tensor([float(bad)], device=trainer.strategy.root_device)
+            bad = bool(trainer.strategy.reduce(flag, reduce_op="max").item())
+        if not bad:
+            self._sum.zero_()
+            return
+        steps = (
+            f"optimizer step {since + 1}"
+            if trainer.global_step <= since + 1
+            else (f"optimizer steps {since + 1}-{trainer.global_step}")
+        )
+        where = f"epoch {trainer.current_epoch + 1}, {steps}"
+        shown = value if not math.isfinite(value) else "nan"  # another process's loss
         saved = checkpoint_dir(trainer) / LAST
         keep = f"the last good checkpoint is {saved}" if saved.is_file() else "no checkpoint was written yet"
         raise NonFiniteLoss(
-            f"train/loss: became {value} at {where}; training stopped, {keep}; "
+            f"train/loss: became {shown} at {where}; training stopped, {keep}; "
             "try a lower optimizer.lr or trainer.gradient_clip_val=1.0"
         )
 
@@ -157,7 +216,8 @@ class GracefulInterrupt(Callback):
     """Ctrl-C, SIGTERM (and SIGUSR1 under SLURM) finish the current step, save ``last.ckpt``
     through the atomic checkpoint IO and stop with exit code 128 + signal (130, 143, 138).
 
-    Mid-epoch it saves and raises :class:`Interrupted` at once. On the last step of an epoch it stops
+    Mid-epoch it saves and raises :class:`Interrupted` after the step (under DDP: after the next step
+    the processes agree at, see :meth:`_agreement_due`). On the last step of an epoch it stops
     the way early stopping does: the epoch's validation and end-of-epoch hooks run, fitting ends and
     ``last.ckpt`` is saved then (so an epoch of one step is interrupted too); the caller raises
     :class:`Interrupted` when ``stop_signal`` is set after fitting. A second Ctrl-C aborts at once.
@@ -193,6 +253,8 @@ class GracefulInterrupt(Callback):
     ) -> None:
         if self.stop_signal is not None:
             return
+        if trainer.world_size > 1 and not self._agreement_due(trainer, batch_idx):
+            return
         signum = self._agreed_signal(trainer)
         if signum is None:
             return
@@ -221,6 +283,13 @@ class GracefulInterrupt(Callback):
         self.checkpoint = str(path)
         if signum == slurm_requeue_signal() and self.requeue and trainer.is_global_zero:
             self.requeued = scontrol_requeue()
+
+    @staticmethod
+    def _agreement_due(trainer: Trainer, batch_idx: int) -> bool:
+        """Under DDP the processes agree every ``trainer.log_every_n_steps`` batches (with the step
+        logging's read-back) and at the last batch of an epoch, not after every step: agreeing is a
+        collective plus a read-back, a device synchronisation."""
+        return (batch_idx + 1) % trainer.log_every_n_steps == 0 or _at_epoch_end(trainer)  # type: ignore[attr-defined]  # set by Lightning's logger connector
 
     def _agreed_signal(self, trainer: Trainer) -> int | None:
         """The signal, agreed on by all processes (one may get it a step before the others); a DDP

@@ -130,6 +130,23 @@ def validate_config(cfg: DictConfig) -> None:
     _check_checkpoint_path(cfg)
     validate_values(cfg)
     check_components(cfg)
+    if OmegaConf.select(cfg, "logger.mlflow", default=None) is not None:
+        require_mlflow()
+
+
+MLFLOW_INSTALL = "uv sync --group tracking (or pip install mlflow)"
+
+
+def require_mlflow() -> None:
+    """``logger=mlflow`` without the package: one line, before anything is written."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError(
+            "logger.mlflow",
+            f"the mlflow package is not installed; allowed: install it with {MLFLOW_INSTALL}, "
+            "or logger=csv, tensorboard or wandb",
+        )
 
 
 COMPONENTS = ("data", "model")  # config sections whose ``_target_`` class may check the config
@@ -242,6 +259,7 @@ SWITCHES = (
     "callbacks.model_checkpoint.enable_version_counter",
     "callbacks.plots.enabled",
     "logger.tensorboard.default_hp_metric",
+    "logger.mlflow.log_model",
     "hydra.callbacks.sweep_report.enabled",
     "hydra.callbacks.sweep_report.continue_on_failure",
 )

@@ -3,8 +3,8 @@ that a launching process passes to the DDP workers it started.
 
 A worker started by the run (fork or spawn) gets Ctrl-C from the terminal itself, but not a SIGTERM
 sent to the launching process alone (``kill <pid>``, a container stop). The launching process keeps
-the signal in a shared integer that the workers read after every step, so both reach the same
-checkpoint; it is not forwarded as a signal, which would count as a second Ctrl-C in a worker that
+the signal in a shared integer that the workers read (a plain integer, no device work) and agree on at
+intervals (``GracefulInterrupt``), so both reach the same checkpoint; it is not forwarded as a signal, which would count as a second Ctrl-C in a worker that
 already got the first one.
 """
 

@@ -28,10 +28,9 @@ COLUMNS = (
     "fit_seconds",
     "seconds_per_epoch",
     "wall_seconds",
-    "test",
     "run_dir",
     "error",
-)
+)  # report.csv: these, then one column per test metric (test/acc, test/loss, ...), sortable
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -88,6 +87,7 @@ def _job_row(job_dir: Path) -> dict[str, Any]:
         "seconds_per_epoch": fit_seconds / epochs if fit_seconds and epochs else None,
         "wall_seconds": summary.get("wall_seconds"),
         "test": " ".join(f"{k}={v:.4g}" for k, v in sorted((summary.get("test") or {}).items())),
+        "test_metrics": dict(summary.get("test") or {}),
         "run_dir": str(job_dir),
         "error": status_file.get("error")
         or ("no summary.json: the job did not finish" if not summary else ""),
@@ -109,10 +109,12 @@ def _cell(value: Any) -> str:
 
 
 def write_csv(jobs: list[dict[str, Any]], path: Path) -> None:
+    """The report's columns, then one column per test metric any job has (empty where a job has none)."""
+    tests = sorted({name for job in jobs for name in job.get("test_metrics", {})})
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, *tests], extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(jobs)
+        writer.writerows({**job, **job.get("test_metrics", {})} for job in jobs)
 
 
 MD_COLUMNS = (
@@ -167,20 +169,22 @@ def markdown(jobs: list[dict[str, Any]], sweep_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
-    """Validation loss per epoch, the monitored metric per epoch and validation loss per fit second."""
+def report_figure(jobs: list[dict[str, Any]]) -> Any | None:
+    """Validation loss per epoch, the monitored metric per epoch and validation loss per fit second
+    (epoch axes with integer ticks); None when no job has a history."""
     _, varying = split_overrides(jobs) if jobs else ([], [])
     curves = [{**j, "overrides": v} for j, v in zip(jobs, varying, strict=True) if j["history"]]
     if not curves:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     monitor = next((j["monitor"] for j in curves if j["monitor"]), None)
     panels = [("epoch", "val/loss"), ("epoch", monitor), ("seconds", "val/loss")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
     for ax, (x_key, y_key) in zip(axes, panels, strict=True):
         for job in curves:
             points = [(r[x_key], r[y_key]) for r in job["history"] if r.get(y_key) is not None]
@@ -189,6 +193,8 @@ def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
                 label = f"{job['job']}: {job['overrides'] or 'defaults'}"
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=label[:60])
         ax.set_xlabel("epoch" if x_key == "epoch" else "fit time (s)")
+        if x_key == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if x_key == "seconds" and _spread(curves) > 30:  # e.g. batch size 1 vs. full batch
             ax.set_xscale("log")
             ax.set_xlabel("fit time (s, log scale)")
@@ -200,8 +206,15 @@ def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.045 * ((len(labels) - 1) // 3), 1, 1))
+    return fig
+
+
+def plot(jobs: list[dict[str, Any]], path: Path) -> bool:
+    """report.png (see :func:`report_figure`); False when there is nothing to draw."""
+    fig = report_figure(jobs)
+    if fig is None:
+        return False
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return True
 
 

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 # background black, then one distinct colour per class (cycled beyond 8 classes)
 MASK_COLOURS = ["#000000", "#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4", "#46f0f0"]
@@ -86,53 +88,84 @@ def segmentation_grid(
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(name)
-    legend = ", ".join(f"{name}={MASK_COLOURS[i % len(MASK_COLOURS)]}" for i, name in enumerate(class_names))
-    figure.suptitle(f"{title}\n{legend}", fontsize=8)
+    handles = [
+        Patch(facecolor=MASK_COLOURS[i % len(MASK_COLOURS)], edgecolor="grey", label=name)
+        for i, name in enumerate(class_names)
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+    figure.suptitle(title)
     return figure
 
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Counts per (true, predicted) class, coloured by the share of each true class."""
+    """Each row normalised by its true class (the share of that class predicted as each class, so rows of
+    rare classes read like those of frequent ones), with the counts under the shares."""
     matrix = np.asarray(matrix)
     shares = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
-    size = max(4.0, 0.5 * len(class_names) + 2)
+    size = max(4.5, 0.6 * len(class_names) + 2)
     figure = new_figure(size, size)
     ax = figure.add_subplot()
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
     ax.set_yticks(ticks, class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(int(count)), ha="center", va="center", fontsize=7,
-                color="white" if shares[i, j] > 0.5 else "black")  # fmt: skip
+    small = len(class_names) <= 12  # room for the count under the share
+    for (i, j), share in np.ndenumerate(shares):
+        text = f"{share:.2f}\n({int(matrix[i, j])})" if small else f"{share:.2f}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                color="white" if share > 0.5 else "black")  # fmt: skip
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
-    ax.set_title(f"{title}  (accuracy {accuracy:.3f})")
+    # two short lines: a one-line title wider than the figure would be cut at its edges
+    figure.suptitle(f"{title}\nrows normalised by true class; accuracy {accuracy:.3f}", fontsize=10)
     return figure
 
 
-def curves_figure(history: Mapping[str, Sequence[tuple[int, float]]], monitor: str) -> Figure:
-    """Left: training and validation loss per epoch. Right: the monitored metric (and its training twin)."""
-    figure = new_figure(10, 4)
-    loss_ax, metric_ax = figure.subplots(1, 2)
+def best_epoch(points: Sequence[tuple[int, float]], mode: str) -> tuple[int, float] | None:
+    """The ``(epoch, value)`` with the lowest (``mode="min"``) or highest (``"max"``) value; the first on ties."""
+    if not points:
+        return None
+    pick = min if mode == "min" else max
+    return pick(points, key=lambda point: point[1])
+
+
+def curves_figure(
+    history: Mapping[str, Sequence[tuple[int, float]]], monitor: str, mode: str = "max"
+) -> Figure:
+    """Training and validation loss per epoch, the monitored metric (and its training twin), and when
+    ``history`` has ``train/lr`` a learning-rate panel. The best epoch of ``monitor`` (by ``mode``) is
+    marked on every panel."""
     name = monitor.split("/", 1)[-1]
-    panels = [(loss_ax, ["train/loss", "val/loss"], "loss")]
+    panels = [(["train/loss", "val/loss"], "loss", "loss")]
     if name != "loss":
-        panels.append((metric_ax, [f"train/{name}", monitor], name))
-    else:
-        metric_ax.set_visible(False)
-    for ax, keys, label in panels:
+        panels.append(([f"train/{name}", monitor], name, f"monitored: {monitor}"))
+    if history.get("train/lr"):
+        panels.append((["train/lr"], "learning rate", "learning rate"))
+    figure = new_figure(5 * len(panels), 4)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    best = best_epoch(history.get(monitor) or [], mode)
+    for ax, (keys, label, title) in zip(axes, panels, strict=True):
         for key in keys:
             points = history.get(key) or []
             if points:
                 epochs, values = zip(*points, strict=True)
                 ax.plot(epochs, values, marker="o", markersize=3, label=key)
+        if best is not None:
+            ax.axvline(best[0], color="grey", linestyle=":", linewidth=1, label=f"best epoch {best[0]}")
+        if monitor in keys and best is not None:
+            ax.plot([best[0]], [best[1]], marker="*", markersize=12, color="tab:red", linestyle="none",
+                    label=f"best {monitor} {best[1]:.4g}")  # fmt: skip
+        if keys == ["train/lr"]:
+            rates = [v for _, v in history["train/lr"]]
+            if min(rates) > 0 and max(rates) / min(rates) > 100:
+                ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
-    metric_ax.set_title(f"monitored: {monitor}")
-    loss_ax.set_title("loss")
     return figure
