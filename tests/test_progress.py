@@ -36,7 +36,12 @@ def test_one_line_per_epoch_when_not_a_terminal(make_cfg, capsys):
     from lightning_hydra_template.train import train
 
     train(make_cfg(["trainer.max_epochs=3", "model/net=mlp", "~callbacks.early_stopping"]))
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    out = capsys.readouterr().out.splitlines()
+    # the seconds before the plan say what is happening
+    assert out[0].startswith("Loading torch and Lightning ... (run directory ")
+    assert out[1] == "Preparing the data (DigitsDataModule) and the model ..."
+    assert out[2].startswith("Run plan")
+    lines = [line for line in out if line.startswith("epoch ")]
     assert [line.split(" | ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all("train/loss" in line and "val/acc" in line for line in lines)
 
@@ -46,11 +51,13 @@ class _TrainBarDescriptions(Callback):
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.shown: list[dict] = []  # the metrics the bar shows, at every epoch start
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         bar = trainer.progress_bar_callback
         description = bar.progress.tasks[bar.train_progress_bar_id].description
         self.seen.append(Text.from_markup(description).plain.strip())
+        self.shown.append(bar.get_metrics(trainer, pl_module))
 
 
 def test_rich_bar_counts_epochs_from_one(make_cfg):
@@ -58,5 +65,10 @@ def test_rich_bar_counts_epochs_from_one(make_cfg):
 
     spy = _TrainBarDescriptions()
     overrides = ["trainer.max_epochs=2", "model/net=mlp", "callbacks.progress_bar.style=rich", "test=false"]
-    train(make_cfg(overrides), extra_callbacks=[spy])
+    summary = train(make_cfg([*overrides, "trainer.log_every_n_steps=5"]), extra_callbacks=[spy])
     assert spy.seen == ["Epoch 1/2", "Epoch 2/2"]  # Lightning's own bar says "Epoch 0/1", "Epoch 1/1"
+    assert "val/acc" not in spy.shown[0]  # the sanity check's values are not shown
+    first_epoch = summary["history"][0]
+    assert spy.shown[1]["val/acc"] == pytest.approx(first_epoch["val/acc"])  # the last validation's
+    assert spy.shown[1]["val/loss"] == pytest.approx(first_epoch["val/loss"])
+    assert isinstance(spy.shown[1]["loss"], float)  # the running training loss

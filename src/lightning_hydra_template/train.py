@@ -19,6 +19,7 @@ from lightning_hydra_template.cli import hydra_entry
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.secrets import redact, redact_files
 from lightning_hydra_template.config.validation import validate_config
+from lightning_hydra_template.distributed.ranks import launched_rank
 from lightning_hydra_template.runs.output_log import log_printed_output
 
 
@@ -34,6 +35,11 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     redact_files(run_dir.glob(".hydra/*.yaml"))  # Hydra saved them before this point
     if cfg.extras.get("print_config"):
         print(OmegaConf.to_yaml(redact(OmegaConf.to_container(cfg, resolve=True))))
+    speaks = (
+        launched_rank() == 0
+    )  # what happens before the plan is printed, so the first seconds are not blank
+    if speaks:
+        print(f"Loading torch and Lightning ... (run directory {run_dir})", flush=True)
 
     import lightning.pytorch as pl
     from hydra.utils import instantiate
@@ -80,6 +86,11 @@ def train(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
+    if speaks:
+        print(
+            f"Preparing the data ({cfg.data.get('_target_', '?').rsplit('.', 1)[-1]}) and the model ...",
+            flush=True,
+        )
     datamodule = resumable_train_loader(instantiate(cfg.data))  # a plain DataLoader resumes mid-epoch too
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)  # classes, input shape, class names from the data

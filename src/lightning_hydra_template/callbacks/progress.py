@@ -76,7 +76,7 @@ class ThrottledRichProgress(RichProgressBar):
 
     Lightning's ``RichProgressBar`` updates its bar and re-reads the progress-bar metrics after every
     batch, which costs more than a small network's whole step. The metrics shown start with ``loss``, the
-    running training loss of the last step-logging point. Its training bar also counts epochs
+    running training loss of the last step-logging point, and end with the last validation's metrics. Its training bar also counts epochs
     from 0 ("Epoch 0/5" for 6 epochs); this one says "Epoch 1/6", like the rest of the run's output.
     """
 
@@ -85,6 +85,7 @@ class ThrottledRichProgress(RichProgressBar):
         self.min_interval = min_interval
         self._last_draw = float("-inf")
         self._numbered: tuple[Any, int] | None = None  # (training bar, epoch) whose description is set
+        self._validation: dict[str, float] = {}  # the last validation's metrics, read once per validation
 
     def _due(self, batch_idx: int, total: float) -> bool:
         now = time.monotonic()
@@ -103,10 +104,16 @@ class ThrottledRichProgress(RichProgressBar):
     def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         """Lightning's items plus ``loss``: the running training loss, as last logged by
         :class:`~lightning_hydra_template.callbacks.step_metrics.StepMetrics` (no read-back here)."""
-        items = super().get_metrics(trainer, pl_module)
+        items = {**super().get_metrics(trainer, pl_module), **self._validation}
         if (loss := running_loss(trainer)) is not None:
             items = {"loss": loss, **items}
         return items
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking:  # after the module logged the epoch's values
+            metrics = trainer.callback_metrics
+            self._validation = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("val/")}
+        super().on_validation_end(trainer, pl_module)
 
     def _number_epoch_from_one(self, trainer: Trainer) -> None:
         bar = self.train_progress_bar_id
