@@ -93,8 +93,11 @@ def predict_inputs(
     import torch
     from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-    dataset = inputs if isinstance(inputs, Dataset) else TensorDataset(inputs)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **(loader_options or {}))
+    if isinstance(inputs, Dataset):
+        loader = DataLoader(inputs, batch_size=batch_size, shuffle=False, **(loader_options or {}))
+    else:  # a tensor: each batch is a slice of it (a view), not batch_size rows copied and stacked
+        slices = [slice(start, start + batch_size) for start in range(0, len(inputs), batch_size)]
+        loader = DataLoader(TensorDataset(inputs), sampler=slices, batch_size=None)
     batches = trainer.predict(model, dataloaders=loader)
     return torch.cat(batches) if batches else torch.empty(0)
 
