@@ -46,6 +46,16 @@ def _start(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _first_last_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float) -> Path:
+    """``last.ckpt`` of the one run under ``runs``, once the run has written it."""
+    deadline = time.monotonic() + timeout
+    while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    (run_dir,) = list(runs.iterdir())
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
 def _wait_for_new_checkpoint(last: Path, proc: subprocess.Popen, newer_than: float) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -77,12 +87,8 @@ def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path):
     # 1. SIGKILL mid-run: the newest checkpoint on disk still loads
     proc = _start(tmp_path, ARGS, env)
     runs = tmp_path / "logs" / "train" / "runs"
-    deadline = time.monotonic() + 240
-    while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0]
-        time.sleep(0.05)
-    (run_dir,) = list(runs.iterdir())
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = _first_last_checkpoint(runs, proc, 240)
+    run_dir = last.parent.parent
     _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -177,12 +183,8 @@ def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path):
     )
     try:
         runs = tmp_path / "logs" / "train" / "runs"
-        deadline = time.monotonic() + 240
-        while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()[0]
-            time.sleep(0.05)
-        (run_dir,) = list(runs.iterdir())
-        last = run_dir / "checkpoints" / "last.ckpt"
+        last = _first_last_checkpoint(runs, proc, 240)
+        run_dir = last.parent.parent
         _wait_for(last, proc)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
@@ -237,12 +239,8 @@ def test_sigterm_and_ctrl_c_under_ddp_save_and_exit_like_one_process(tmp_path):
     # SIGTERM to the launching process alone (kill <pid>): its workers save, all exit 143
     proc = start(DDP)
     try:
-        deadline = time.monotonic() + 300
-        while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()[0]
-            time.sleep(0.05)
-        (run_dir,) = list(runs.iterdir())
-        last = run_dir / "checkpoints" / "last.ckpt"
+        last = _first_last_checkpoint(runs, proc, 300)
+        run_dir = last.parent.parent
         _wait_for_new_checkpoint(last, proc, last.stat().st_mtime)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
