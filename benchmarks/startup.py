@@ -28,8 +28,13 @@ class ProcessTime(NamedTuple):
     cpu: float
 
 
-def _env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "LHT_LOG_DIR": str(workdir / "logs"), **(extra or {})}
+# The timed processes run in a temporary folder; the first-step probe they load lives in this checkout.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def bench_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    python_path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "LHT_LOG_DIR": str(workdir / "logs"), "PYTHONPATH": python_path, **(extra or {})}
     env.pop("LHT_RUN_ID", None)
     env.pop("LHT_MAKE_OVERRIDES", None)
     return env
@@ -44,12 +49,12 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(
+def timed_run(
     command: list[str] | tuple[str, ...], workdir: Path, env: dict[str, str] | None = None
 ) -> ProcessTime:
     cpu_before = _children_cpu_seconds()
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=workdir, env=env or _env(workdir), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=workdir, env=env or bench_env(workdir), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
@@ -58,21 +63,21 @@ def _run(
 
 def import_lightning_time(workdir: Path) -> ProcessTime:
     """``python -c "import lightning"``: the floor of every run's start-up."""
-    return _run(IMPORT_LIGHTNING, workdir)
+    return timed_run(IMPORT_LIGHTNING, workdir)
 
 
 def fdr_time(workdir: Path, overrides: tuple[str, ...] = ()) -> ProcessTime:
     """A whole ``train debug=fdr`` (one training, validation and test batch), process start to exit."""
-    return _run([*TRAIN, "debug=fdr", *overrides], workdir)
+    return timed_run([*TRAIN, "debug=fdr", *overrides], workdir)
 
 
 def first_step_seconds(workdir: Path, overrides: tuple[str, ...] = ()) -> float:
     """Process start to the end of the first optimizer step of ``train experiment=baseline``."""
     handle, stamp_file = tempfile.mkstemp(dir=workdir, suffix=".stamp")
     os.close(handle)
-    env = _env(workdir, {FIRST_STEP_FILE_ENV: stamp_file})
+    env = bench_env(workdir, {FIRST_STEP_FILE_ENV: stamp_file})
     started = time.time()
-    _run([*TRAIN, "experiment=baseline", *overrides, PROBE], workdir, env)
+    timed_run([*TRAIN, "experiment=baseline", *overrides, PROBE], workdir, env)
     text = Path(stamp_file).read_text().strip()
     if not text:
         raise RuntimeError("the training process ended before its first optimizer step")
@@ -81,7 +86,7 @@ def first_step_seconds(workdir: Path, overrides: tuple[str, ...] = ()) -> float:
 
 def cli_seconds(flag: str, workdir: Path) -> float:
     """``train --help`` or ``train --cfg job``."""
-    return _run([*TRAIN, *flag.split()], workdir).wall
+    return timed_run([*TRAIN, *flag.split()], workdir).wall
 
 
 def imports_torch(flag: str, workdir: Path) -> bool:
@@ -89,7 +94,7 @@ def imports_torch(flag: str, workdir: Path) -> bool:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", *TRAIN[1:], *flag.split()],
         cwd=workdir,
-        env=_env(workdir),
+        env=bench_env(workdir),
         capture_output=True,
         text=True,
     )

@@ -74,7 +74,7 @@ def test_new_options_compose_and_instantiate(make_cfg, overrides):
     ],
 )
 def test_experiment_fast_dev_run_writes_plots(make_cfg, experiment, extra, monitor, plot_kind):
-    cfg = make_cfg([f"experiment={experiment}", "debug=fdr", *extra])
+    cfg = make_cfg([f"experiment={experiment}", "debug=fdr", "extras.plots=true", *extra])
     summary = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     assert summary["monitor"] == monitor
@@ -88,7 +88,7 @@ def test_experiment_fast_dev_run_writes_plots(make_cfg, experiment, extra, monit
 
 
 def test_classifier_writes_confusion_matrix(make_cfg):
-    cfg = make_cfg(["debug=fdr"])
+    cfg = make_cfg(["debug=fdr", "extras.plots=true"])
     train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     assert_png(run_dir / "confusion_matrix.png")
@@ -98,12 +98,21 @@ def test_classifier_writes_confusion_matrix(make_cfg):
 
 # example:regression
 def test_plots_switch_off(make_cfg):
-    cfg = make_cfg(["experiment=regression", "debug=fdr", "extras.plots=false"])
+    cfg = make_cfg(["experiment=regression", "+trainer.fast_dev_run=true", "extras.plots=false"])
     train(cfg)
     assert not list(Path(cfg.paths.output_dir).glob("*.png"))
 
 
 # /example:regression
+
+
+def test_fast_dev_run_draws_no_figures_like_it_logs_nothing(make_cfg):
+    cfg = make_cfg(["debug=fdr"])
+    assert cfg.extras.plots is False
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    assert not list(run_dir.glob("*.png"))
+    assert (run_dir / "summary.json").is_file()
 
 
 # example:regression
