@@ -292,3 +292,29 @@ def test_class_names_travel_in_the_checkpoint_to_eval_predict_and_the_confusion_
     with pytest.raises(ConfigError, match=r"^input: .*empty holds no \.png/\.jpg/\.jpeg images"):
         predict(empty_cfg)
     assert not list(Path(empty_cfg.paths.output_dir).glob("predictions.*"))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_image_is_one_line_also_from_a_loader_worker(tmp_path, capsys, workers):
+    from PIL import Image
+    from torch.utils.data import DataLoader
+
+    from lightning_hydra_template.config.errors import user_errors
+
+    good = tmp_path / "good.png"
+    Image.new("RGB", (8, 8), "red").save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a PNG")
+    loader = DataLoader(
+        ImageFiles(ImageList([str(good), str(broken)], [0, 1])), batch_size=2, num_workers=workers
+    )
+    batches = iter(loader)
+    with pytest.raises(SystemExit) as exit_info, user_errors():
+        next(batches)
+    code = exit_info.value.code
+    del batches, exit_info  # the worker stops now, not when the test's frames are collected
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: data.root: {broken} cannot be read as an image (")
+    assert lines[0].endswith("allowed: .png/.jpg/.jpeg files that decode: replace or remove it")

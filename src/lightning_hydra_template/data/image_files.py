@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lightning_hydra_template.config.errors import ConfigError
+from lightning_hydra_template.config.errors import ConfigError, UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "val", "test")
@@ -93,7 +93,15 @@ class ImageFiles(Dataset):
         from torchvision.io import ImageReadMode, decode_image
         from torchvision.tv_tensors import Image
 
-        return Image(decode_image(self.images.files[index], mode=ImageReadMode.RGB))
+        path = self.images.files[index]
+        try:
+            return Image(decode_image(path, mode=ImageReadMode.RGB))
+        except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError for bytes it cannot decode
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(
+                f"data.root: {path} cannot be read as an image ({reason}); allowed: "
+                f"{'/'.join(IMAGE_SUFFIXES)} files that decode: replace or remove it"
+            ) from None
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, seed = key if isinstance(key, tuple) else (key, None)
