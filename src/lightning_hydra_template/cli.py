@@ -28,6 +28,7 @@ from lightning_hydra_template.config.secrets import (
 from lightning_hydra_template.distributed.slurm import slurm_run_dir_arguments
 from lightning_hydra_template.runs.provenance import remember_command_line
 from lightning_hydra_template.runs.resume import resume_arguments
+from lightning_hydra_template.utils.collection import collection_paused, freeze_start_up
 
 
 def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
@@ -37,6 +38,7 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     def task_with_clean_errors(cfg: DictConfig) -> Any:
         from lightning_hydra_template.distributed.sweep import in_multirun, run_sweep_job
 
+        freeze_start_up()  # torch and Lightning are imported by now (the checks and Hydra's set-up)
         mask_saved_configs(cfg)
         warn_unused_local(cfg)
         if in_multirun():  # a failed job is recorded and the sweep goes on (distributed/sweep.py)
@@ -49,6 +51,10 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable
     )
 
     def main() -> Any:
+        with collection_paused():
+            return checked_main()
+
+    def checked_main() -> Any:
         start_new_run()
         register_resolvers()
         typed, made = list(sys.argv), make_overrides()
