@@ -36,9 +36,9 @@ TINY = (
 # long test. Whole modules move (a module-scoped fixture is built once per worker); inside a module,
 # the tests named here go first. A stale entry only costs order.
 LONGEST_FIRST = (
-    "tests/test_new_project.py::test_generated_project_passes_its_own_lint_and_tests",
-    "tests/test_new_project.py::test_generated_project_loads_its_own_and_the_templates_checkpoints",
-    "tests/test_new_project.py",
+    "tests/test_new_project.py::test_generated_project_passes_its_own_lint_and_tests",  # template-only
+    "tests/test_new_project.py::test_generated_project_loads_its_own_and_the_templates_checkpoints",  # template-only
+    "tests/test_new_project.py",  # template-only
     "tests/test_readme.py::test_readme_commands_run_verbatim",
     "tests/test_perf.py::test_bench_quick_mode_runs_and_reports_sane_numbers",
     "tests/test_interrupt_resume.py::test_kill_term_interrupt_and_resume_in_the_same_run_dir",

@@ -17,8 +17,8 @@ def test_help_and_cfg_do_not_import_torch(tmp_path):
     for args in (["--help"], ["--cfg", "job"]):
         result = run_module(TRAIN, args, tmp_path)
         assert result.returncode == 0, result.stderr
-    help_out = run_module(TRAIN, ["--help"], tmp_path).stdout
-    assert "optimizer: adam, adamw, rmsprop, sgd" in help_out
+        if args == ["--help"]:
+            assert "optimizer: adam, adamw, rmsprop, sgd" in result.stdout
     import subprocess
 
     timed = subprocess.run(
