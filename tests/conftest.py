@@ -130,7 +130,8 @@ def run_main(
     monkeypatch.chdir(cwd)
     # what a parent make would leak, and the run directories the entry point notes in the environment
     for name in ("LHT_MAKE_OVERRIDES", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "LHT_RUN_DIR"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so that what the run sets is undone after the test
+        monkeypatch.delenv(name)
     monkeypatch.setenv("LHT_LOG_DIR", str(cwd / "logs"))
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
