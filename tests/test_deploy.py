@@ -32,7 +32,7 @@ from lightning_hydra_template.export import export
 from lightning_hydra_template.models.forward import NetForward
 from lightning_hydra_template.predict import predict
 from lightning_hydra_template.train import train
-from tests.conftest import clean_env, compose_config, run_module
+from tests.conftest import clean_env, compose_config, run_main, run_module
 
 SHORT = ("+trainer.limit_train_batches=3", "callbacks.plots.every_n_epochs=0", "extras.plots=false")
 
@@ -240,13 +240,17 @@ def test_export_bad_options_are_one_line(checkpoints, tmp_path, args, message) -
 
 # example:regression
 @pytest.mark.slow
-def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path) -> None:
+def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path, monkeypatch, capfd) -> None:
+    from lightning_hydra_template.predict import main as predict_main
+
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     text_input = tmp_path / "rows.txt"
     text_input.write_text("1,2,3\n")
     wrong_shape = tmp_path / "wrong.npy"
     np.save(wrong_shape, np.zeros((4, 3), dtype=np.float32))
+    # refused after the checkpoint is loaded: the entry point in-process (each process would pay the
+    # ~12 s of `import lightning` again)
     cases = [
         ([f"ckpt_path={foreign}"], "carries no training config"),
         ([f"ckpt_path={checkpoints['regressor']}", f"input={text_input}"], "error: input: "),
@@ -254,13 +258,22 @@ def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path) -> None:
             [f"ckpt_path={checkpoints['regressor']}", f"input={wrong_shape}"],
             "allowed: shape (10,) per sample",
         ),
-        ([f"ckpt_path={checkpoints['regressor']}", "output_format=xlsx"], "error: output_format: got 'xlsx'"),
     ]
     for args, message in cases:
-        result = run_module("lightning_hydra_template.predict", [*args, "trainer.accelerator=cpu"], tmp_path)
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2, result.stderr[-2000:]
+        code, out, err = run_main(
+            predict_main, [*args, "trainer.accelerator=cpu"], monkeypatch, capfd, tmp_path
+        )
+        lines = err.strip().splitlines()
+        assert code == 2, err[-2000:]
         assert len(lines) == 1 and message in lines[0], lines
+        assert "Traceback" not in out + err
+    # and one through a new process, as `make predict` runs: the exit status and the one line on stderr
+    args = [f"ckpt_path={checkpoints['regressor']}", "output_format=xlsx", "trainer.accelerator=cpu"]
+    result = run_module("lightning_hydra_template.predict", args, tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        "error: output_format: got 'xlsx'; allowed: csv, parquet"
+    ], result.stderr
     assert not list((tmp_path / "logs").rglob("predictions.*"))
 
 

@@ -9,13 +9,15 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import clean_env, run_module
+from lightning_hydra_template.train import main as train_main
+from tests.conftest import clean_env, run_main, run_module
 
 MODULE = "lightning_hydra_template.train"
 # 20 optimizer steps per epoch, a checkpoint after every step, CSV + TensorBoard logs.
@@ -77,8 +79,8 @@ def _newest_loads(ckpt_dir: Path) -> int:
 
 
 @pytest.mark.slow
-def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path):
-    # budget: 4 training processes of a tiny 3-epoch run, ~60 s on 2 busy cores
+def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path, monkeypatch, capfd):
+    # budget: 3 training processes of a tiny 3-epoch run and the last resume in-process, ~45 s on 2 busy cores
     shm = Path("/dev/shm")
     env = _env(tmp_path)
     if shm.is_dir():
@@ -114,9 +116,14 @@ def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path):
     assert "resume with:" in out
     assert _step(last) > termed_at
 
-    # 4. resumed to the end, in the same directory, with the run's original overrides
-    done = run_module(MODULE, [f"resume={run_dir}"], tmp_path, env={"TMPDIR": env.get("TMPDIR", "/tmp")})
-    assert done.returncode == 0, done.stdout + done.stderr
+    # 4. resumed to the end, in the same directory, with the run's original overrides (the entry point
+    # in-process: what a process boundary decides was checked above)
+    staging = {"TMPDIR": env["TMPDIR"]} if "TMPDIR" in env else {}
+    if staging:
+        monkeypatch.setattr(tempfile, "tempdir", staging["TMPDIR"])  # read once per process
+    code, out, err = run_main(train_main, [f"resume={run_dir}"], monkeypatch, capfd, tmp_path, env=staging)
+    assert code == 0, out[-2000:] + err[-2000:]
+    assert f"Resuming from {last.resolve()}" in out
     assert list(runs.iterdir()) == [run_dir]
     assert _step(last) == 60
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
@@ -169,8 +176,8 @@ FULL_BATCH = [
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path):
-    # budget: two short training processes, ~30 s on 2 busy cores
+def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path, monkeypatch, capfd):
+    # budget: a short training process and its resume in-process, ~20 s on 2 busy cores
     env = _env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", MODULE, *FULL_BATCH],
@@ -197,8 +204,15 @@ def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path):
     assert 1 <= stopped_at < 1000
 
     # the saved state resumes: two more epochs, one step each, every epoch in the history once
-    done = run_module(MODULE, [f"resume={run_dir}", f"trainer.max_epochs={stopped_at + 2}"], tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # (the entry point in-process)
+    code, out, err = run_main(
+        train_main,
+        [f"resume={run_dir}", f"trainer.max_epochs={stopped_at + 2}"],
+        monkeypatch,
+        capfd,
+        tmp_path,
+    )
+    assert code == 0, out[-2000:] + err[-2000:]
     assert _step(last) == stopped_at + 2
     history = json.loads((run_dir / "summary.json").read_text())["history"]
     assert [row["epoch"] for row in history] == list(range(1, stopped_at + 3))

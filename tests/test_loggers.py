@@ -177,13 +177,14 @@ def test_printed_lines_reach_the_log_file_with_timestamps_and_the_console_unchan
 
 
 @pytest.mark.slow
-def test_train_log_holds_the_plan_epoch_lines_and_summary(tmp_path):
-    from tests.conftest import run_module
+def test_train_log_holds_the_plan_epoch_lines_and_summary(tmp_path, monkeypatch, capfd):
+    from lightning_hydra_template.train import main
+    from tests.conftest import run_main
 
     args = ["trainer.max_epochs=2", "model/net=mlp", "callbacks.progress_bar.style=lines", "logger=none"]
-    done = run_module("lightning_hydra_template.train", args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, out, err = run_main(main, args, monkeypatch, capfd, tmp_path)  # the console entry point
+    assert code == 0, err
     log = next((tmp_path / "logs").rglob("train.log")).read_text()
     for printed in ("Run plan:", "epoch 1/2 |", "epoch 2/2 |", "Summary", "  best val/acc"):
         assert f"[printed][INFO] - {printed}" in log
-    assert "Run plan:" in done.stdout and "[printed]" not in done.stdout  # the console keeps plain lines
+    assert "Run plan:" in out and "[printed]" not in out  # the console keeps plain lines

@@ -247,7 +247,7 @@ def test_checkpoint_of_a_compiled_run_loads_into_a_plain_one_and_back(make_cfg):
         make_cfg(
             [
                 *common,
-                "model.compile=true",
+                compile_on,  # inductor would add C++ code generation, not template code
                 "trainer.max_epochs=2",
                 f"ckpt_path={plain_run['best_checkpoint']}",
             ]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lightning_hydra_template.runs_index import compare, find_runs, main, matches
-from tests.conftest import REPO_ROOT, clean_env, run_module
+from tests.conftest import REPO_ROOT, clean_env, run_main, run_module
 
 
 def _run_dir(
@@ -122,10 +122,12 @@ def test_the_index_does_not_import_torch(logs):
 
 
 @pytest.mark.slow
-def test_a_real_run_is_indexed(tmp_path):
+def test_a_real_run_is_indexed(tmp_path, monkeypatch, capfd):
+    from lightning_hydra_template.train import main
+
     args = ["trainer.max_epochs=1", "model/net=mlp", "callbacks.progress_bar.style=lines", "optimizer=sgd"]
-    done = run_module("lightning_hydra_template.train", args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_main(main, args, monkeypatch, capfd, tmp_path)  # the console entry point, in-process
+    assert code == 0, err
     listed = run_module("lightning_hydra_template.runs_index", [], cwd=tmp_path)
     line = listed.stdout.splitlines()[1]
     summary = json.loads(next((tmp_path / "logs").rglob("summary.json")).read_text())

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.search import as_overrides, reproducing_overrides, search_space, suggest
+from tests.conftest import run_main
 
 
 def _cfg(params: dict) -> OmegaConf:
@@ -135,7 +136,7 @@ URL_PASSWORD = "search-db-pass-5150"
 
 @pytest.mark.slow
 def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
-    tmp_path: Path, monkeypatch, capsys
+    tmp_path: Path, monkeypatch, capfd
 ) -> None:
     """Budget: 2 trials of 2 tiny epochs in-process, one test of the best checkpoint, then one
     `make train` process with the written overrides (~40-90 s on 2 busy cores).
@@ -160,7 +161,7 @@ def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["search", *args])
     search.main()
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert opened == [storage]
 
     directory = tmp_path / "logs" / "search" / "digits_mlp"
@@ -185,19 +186,15 @@ def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
 
     # rerunning the finished study tests nothing again: the best trial's test was computed once
     search.main()
-    assert "Testing the best trial" not in capsys.readouterr().out
+    assert "Testing the best trial" not in capfd.readouterr().out
 
-    # the written overrides, pasted into `make train`, train the best trial again
-    env = {**os.environ, "LHT_LOG_DIR": str(tmp_path / "again"), "PYTHONUNBUFFERED": "1"}
-    env.pop("LHT_RUN_ID", None)
-    again = subprocess.run(
-        [sys.executable, "-m", "lightning_hydra_template.train", *best.overrides],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert again.returncode == 0, again.stderr[-2000:]
-    (summary_path,) = (tmp_path / "again").rglob("summary.json")
+    # the written overrides, pasted into `make train`, train the best trial again (the entry point
+    # in-process, as in a new process: its own log folder, no make variables)
+    from lightning_hydra_template.train import main as train_main
+
+    again = tmp_path / "again"
+    again.mkdir()
+    code, _, err = run_main(train_main, list(best.overrides), monkeypatch, capfd, again)
+    assert code == 0, err[-2000:]
+    (summary_path,) = (again / "logs").rglob("summary.json")
     assert json.loads(summary_path.read_text())["best_value"] == pytest.approx(best.value, abs=1e-6)

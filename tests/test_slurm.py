@@ -16,7 +16,7 @@ from lightning_hydra_template.config.overrides import group_options
 from lightning_hydra_template.distributed.slurm import slurm_run_dir_arguments, slurm_run_name
 from lightning_hydra_template.runs.checkpoint_io import AtomicCheckpointIO
 from lightning_hydra_template.runs.resume import auto_resume_path
-from tests.conftest import compose_config, run_module
+from tests.conftest import compose_config, run_main, run_module
 
 
 @pytest.mark.parametrize("launcher", ["slurm", "slurm_multinode", "slurm_local"])
@@ -139,11 +139,14 @@ def test_slurm_auto_resume_only_continues_the_same_command(tmp_path: Path, monke
 
 
 @pytest.mark.slow
-def test_runs_in_one_allocation_do_not_resume_each_other(tmp_path: Path, monkeypatch) -> None:
-    """Budget: three short training processes (~15 s each, more on a busy machine).
+def test_runs_in_one_allocation_do_not_resume_each_other(tmp_path: Path, monkeypatch, capfd) -> None:
+    """Budget: three short training runs through the console entry point, in-process (~15 s).
 
     ``for s in 1 2 3; do make train seed=$s; done`` inside one ``salloc``: each seed gets its own run;
-    the same command again (a requeued job) continues its own directory."""
+    the same command again (a requeued job) continues its own directory. The entry point reads the
+    allocation from the environment as a new process would (the submitit sweep above is a real one)."""
+    from lightning_hydra_template.train import main
+
     tiny = [
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2",
@@ -155,16 +158,17 @@ def test_runs_in_one_allocation_do_not_resume_each_other(tmp_path: Path, monkeyp
         "extras.plots=false",
         "test=false",
     ]
+    _clear_slurm(monkeypatch)
     env = {"SLURM_JOB_ID": "4242"}
-    first = run_module("lightning_hydra_template.train", [*tiny, "seed=1"], tmp_path, env=env)
-    assert first.returncode == 0, first.stderr[-2000:]
-    second = run_module("lightning_hydra_template.train", [*tiny, "seed=2"], tmp_path, env=env)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "Resuming from" not in second.stdout
-    requeued = run_module("lightning_hydra_template.train", [*tiny, "seed=1"], tmp_path, env=env)
-    assert requeued.returncode == 0, requeued.stderr[-2000:]
+    code, first, err = run_main(main, [*tiny, "seed=1"], monkeypatch, capfd, tmp_path, env=env)
+    assert code == 0, err[-2000:]
+    assert "Resuming from" not in first
+    code, second, err = run_main(main, [*tiny, "seed=2"], monkeypatch, capfd, tmp_path, env=env)
+    assert code == 0, err[-2000:]
+    assert "Resuming from" not in second
+    code, requeued, err = run_main(main, [*tiny, "seed=1"], monkeypatch, capfd, tmp_path, env=env)
+    assert code == 0, err[-2000:]
     runs = sorted(p.name for p in (tmp_path / "logs" / "train" / "runs").iterdir())
     assert len(runs) == 2 and all(name.startswith("slurm_4242_") for name in runs)
-    monkeypatch.setenv("SLURM_JOB_ID", "4242")
     seed1_dir = tmp_path / "logs" / "train" / "runs" / slurm_run_name([*tiny, "seed=1"])
-    assert f"Resuming from {seed1_dir / 'checkpoints' / 'last.ckpt'}" in requeued.stdout
+    assert f"Resuming from {seed1_dir / 'checkpoints' / 'last.ckpt'}" in requeued

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from lightning_hydra_template.distributed.sweep import SweepReport
 from lightning_hydra_template.distributed.sweep_report import collect_jobs, write_report
 from lightning_hydra_template.report import latest_sweep
-from tests.conftest import run_module
+from tests.conftest import run_main, run_module
 
 
 def _fake_job(sweep: Path, num: int, overrides: list[str], summary: dict | None, status: dict | None) -> None:
@@ -132,15 +132,17 @@ def test_failed_job_does_not_stop_parallel_sweep(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_stop_on_first_failure_skips_later_jobs(tmp_path: Path) -> None:
+def test_stop_on_first_failure_skips_later_jobs(tmp_path: Path, monkeypatch, capfd) -> None:
+    from lightning_hydra_template.train import main
+
     args = [
         "-m",
         "hydra.callbacks.sweep_report.continue_on_failure=false",
         *TINY_JOB,
         "data.batch_size=0,full",
     ]
-    result = run_module("lightning_hydra_template.train", args, tmp_path, timeout=300)
-    assert result.returncode == 1, result.stderr[-2000:]
+    code, _, err = run_main(main, args, monkeypatch, capfd, tmp_path)  # the console entry point, in-process
+    assert code == 1, err[-2000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     statuses = [j["status"] for j in collect_jobs(sweep)]
     assert statuses == ["failed", "skipped"]

@@ -16,10 +16,17 @@ from tests.conftest import compose_config
 
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory) -> dict:
-    """The README's baseline exactly as `make train experiment=baseline` runs it (minus the summary table)."""
+    """The README's baseline as `make train experiment=baseline` runs it (minus the summary table), cut to
+    two epochs: what it promises at its full 15 epochs (test accuracy >= 0.97) is checked on the command
+    itself, by tests/test_readme.py::test_readme_commands_run_verbatim[make train experiment=baseline]."""
     run_dir = tmp_path_factory.mktemp("baseline") / "run"
     cfg = compose_config(
-        ["experiment=baseline", "~callbacks.model_summary", "callbacks.progress_bar.style=lines"],
+        [
+            "experiment=baseline",
+            "trainer.max_epochs=2",
+            "~callbacks.model_summary",
+            "callbacks.progress_bar.style=lines",
+        ],
         output_dir=run_dir,
         tiny=False,
     )
@@ -28,9 +35,9 @@ def baseline_run(tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
-def test_baseline_reaches_accuracy_on_held_out_split(baseline_run):
-    assert baseline_run["test"]["test/acc"] >= 0.97
-    assert baseline_run["best_value"] >= 0.95
+def test_baseline_learns_and_keeps_its_best_checkpoint(baseline_run):
+    assert baseline_run["epochs_run"] == 2
+    assert baseline_run["test"]["test/acc"] >= 0.5  # ten classes: chance is 0.1
     assert Path(baseline_run["best_checkpoint"]).name.startswith("epoch_")
 
 
