@@ -28,18 +28,23 @@ def samples_per_second(run: Callable[[], Any], samples: int) -> float:
     return samples / (time.perf_counter() - started)
 
 
-def template_predict(model: Any, inputs: torch.Tensor, batch_size: int) -> Callable[[], Any]:
-    import lightning.pytorch as pl
+def predict_trainer_config(workdir: Path, ckpt: Path) -> Any:
+    """``make predict``'s composed ``trainer`` config (on the CPU), as the template side builds it."""
+    from lightning_hydra_template.config.compose import compose_run_config
 
-    from lightning_hydra_template.predict import predict_inputs
-    from lightning_hydra_template.runs.build import NoProfiler
+    overrides = [f"ckpt_path={ckpt}", "trainer.accelerator=cpu"]
+    return compose_run_config(overrides, workdir / "deploy_predict", config_name="predict").trainer
+
+
+def template_predict(
+    trainer_cfg: Any, model: Any, inputs: torch.Tensor, batch_size: int
+) -> Callable[[], Any]:
+    """What ``make predict`` runs between reading the inputs and writing the table: build its Trainer (a
+    cost every prediction pays), then ``predict_inputs``."""
+    from lightning_hydra_template.predict import predict_inputs, predict_trainer
 
     def run() -> Any:
-        trainer = pl.Trainer(
-            accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-            enable_model_summary=False, profiler=NoProfiler(),
-        )  # fmt: skip
-        return predict_inputs(trainer, model, inputs, batch_size)
+        return predict_inputs(predict_trainer(trainer_cfg), model, inputs, batch_size)
 
     return run
 

@@ -33,13 +33,10 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("batch_size", f"got {cfg.batch_size!r}; allowed: an integer >= 1")
 
     import lightning.pytorch as pl
-    from hydra.utils import instantiate
 
-    from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.deploy.inputs import held_out_inputs, read_inputs
     from lightning_hydra_template.deploy.loading import load_trained
     from lightning_hydra_template.deploy.outputs import write_predictions
-    from lightning_hydra_template.runs.build import default_profiler
     from lightning_hydra_template.runs.environment import (
         check_accelerator,
         configure_warnings,
@@ -54,12 +51,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
     trained = load_trained(cfg.ckpt_path)
     source = read_inputs(trained.datamodule, cfg.input) if cfg.input else held_out_inputs(trained.datamodule)
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=default_progress([], cfg.trainer),
-        logger=False,
-        **default_profiler(cfg.trainer),
-    )
+    trainer = predict_trainer(cfg.trainer)
     loader_options: dict[str, Any] = getattr(
         trained.datamodule, "loader_options", dict
     )()  # its workers decode files
@@ -85,19 +77,51 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
+def predict_trainer(trainer_cfg: DictConfig) -> Any:
+    """The Trainer ``make predict`` runs: the configured one, with the progress lines, no logger, and no
+    checkpointing (a ModelCheckpoint would only add its hooks to every predicted batch)."""
+    from hydra.utils import instantiate
+
+    from lightning_hydra_template.callbacks.progress import default_progress
+    from lightning_hydra_template.runs.build import default_profiler
+
+    build = instantiate(trainer_cfg, _partial_=True)  # objects passed to instantiate are deep-copied: ~10 ms
+    return build(
+        callbacks=default_progress([], trainer_cfg),
+        logger=False,
+        enable_checkpointing=False,
+        **default_profiler(trainer_cfg),
+    )
+
+
+class TensorBatches:
+    """``(tensor[start : start + batch_size],)`` batches of a tensor: views, not rows copied and stacked.
+    A plain iterable, not a DataLoader, which ``Trainer.predict`` would rebuild with an index-tracking
+    sampler and step through a fetch per batch: that costs time per batch and gains nothing here."""
+
+    def __init__(self, inputs: Any, batch_size: int) -> None:
+        self.inputs, self.batch_size = inputs, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.inputs) // self.batch_size)
+
+    def __iter__(self) -> Any:
+        for start in range(0, len(self.inputs), self.batch_size):
+            yield (self.inputs[start : start + self.batch_size],)
+
+
 def predict_inputs(
     trainer: Any, model: Any, inputs: Any, batch_size: int, loader_options: dict[str, Any] | None = None
 ) -> Any:
     """The model's predictions for ``inputs`` (a tensor or a dataset of ``(input, ...)`` samples), batched,
     on the Trainer's accelerator, in input order."""
     import torch
-    from torch.utils.data import DataLoader, Dataset, TensorDataset
+    from torch.utils.data import DataLoader, Dataset
 
     if isinstance(inputs, Dataset):
-        loader = DataLoader(inputs, batch_size=batch_size, shuffle=False, **(loader_options or {}))
-    else:  # a tensor: each batch is a slice of it (a view), not batch_size rows copied and stacked
-        slices = [slice(start, start + batch_size) for start in range(0, len(inputs), batch_size)]
-        loader = DataLoader(TensorDataset(inputs), sampler=slices, batch_size=None)
+        loader: Any = DataLoader(inputs, batch_size=batch_size, shuffle=False, **(loader_options or {}))
+    else:
+        loader = TensorBatches(inputs, batch_size)
     batches = trainer.predict(model, dataloaders=loader)
     return torch.cat(batches) if batches else torch.empty(0)
 
