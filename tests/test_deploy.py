@@ -258,6 +258,10 @@ def test_predict_bad_inputs_are_one_line(checkpoints, tmp_path, monkeypatch, cap
             [f"ckpt_path={checkpoints['regressor']}", f"input={wrong_shape}"],
             "allowed: shape (10,) per sample",
         ),
+        (
+            [f"ckpt_path={checkpoints['regressor']}", "trainer.devices=2"],
+            "error: trainer.devices: got 2; allowed: 1 (make predict runs in one process, on one device)",
+        ),
     ]
     for args, message in cases:
         code, out, err = run_main(

@@ -31,6 +31,14 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("output_format", f"got {cfg.output_format!r}; allowed: csv, parquet")
     if not isinstance(cfg.batch_size, int) or isinstance(cfg.batch_size, bool) or cfg.batch_size < 1:
         raise ConfigError("batch_size", f"got {cfg.batch_size!r}; allowed: an integer >= 1")
+    for field in ("devices", "num_nodes"):
+        if (
+            str(cfg.trainer.get(field, 1)) != "1"
+        ):  # each process would write a share of the rows, or all of them
+            raise ConfigError(
+                f"trainer.{field}",
+                f"got {cfg.trainer.get(field)!r}; allowed: 1 (make predict runs in one process, on one device)",
+            )
 
     import lightning.pytorch as pl
 
