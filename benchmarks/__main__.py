@@ -38,6 +38,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the results")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
+    # template-only
     parser.add_argument(
         "--peer",
         type=Path,
@@ -45,15 +46,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="a lightning-hydra-template checkout (its requirements importable): start-up times its "
         "`src/train.py debug=fdr` against ours",
     )
+    # /template-only
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.epochs = args.epochs or (2 if args.quick else 10)
     args.skip = {s for s in args.skip.split(",") if s}
+    # template-only
     if args.peer is not None:
         from benchmarks.peer import check_peer_dir
 
         if problem := check_peer_dir(args.peer):
             parser.error(f"--peer: {problem}")
+    # /template-only
     if unknown := args.skip - set(SECTIONS):
         parser.error(
             f"--skip: unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(SECTIONS)}"
@@ -276,11 +280,13 @@ def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
     if not args.quick:
         sides["first_step"] = lambda: s.first_step_seconds(workdir, accel)
+    # template-only
     if args.peer is not None:
         from benchmarks import peer
 
         mnist = peer.write_mnist(workdir / "peer-data")
         sides["peer_fdr"] = lambda: peer.peer_fdr_time(args.peer, workdir, mnist)
+    # /template-only
     runs = alternate(sides, args.repeats)
     for name in ("import_lightning", "fdr"):
         report[f"{name}_seconds"] = median([t.wall for t in runs[name]])
@@ -290,12 +296,14 @@ def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     report["runs"] = {
         f"{name}_seconds": [round(t.wall, 3) for t in runs[name]] for name in ("import_lightning", "fdr")
     }
+    # template-only
     if "peer_fdr" in runs:
         report["peer_fdr_seconds"] = median([t.wall for t in runs["peer_fdr"]])
         report["peer_fdr_cpu_seconds"] = median([t.cpu for t in runs["peer_fdr"]])
         report["fdr_vs_peer_ratio"] = report["fdr_seconds"] / report["peer_fdr_seconds"]
         report["fdr_vs_peer_cpu_ratio"] = report["fdr_cpu_seconds"] / report["peer_fdr_cpu_seconds"]
         report["runs"]["peer_fdr_seconds"] = [round(t.wall, 3) for t in runs["peer_fdr"]]
+    # /template-only
     if "first_step" in runs:
         report["first_step_seconds"] = median(runs["first_step"])
         report["first_step_ratio"] = report["first_step_seconds"] / report["import_lightning_seconds"]
@@ -480,12 +488,14 @@ def to_markdown(results: dict[str, Any]) -> str:
                 f"| {startup['fdr_ratio']:.2f}x import lightning; {startup['fdr_cpu_seconds']:.2f} s CPU, "
                 f"{startup['fdr_cpu_ratio']:.2f}x |",
             ]
+        # template-only
         if "peer_fdr_seconds" in startup:
             lines.append(
                 f"| lightning-hydra-template's `src/train.py debug=fdr` | {startup['peer_fdr_seconds']:.2f} "
                 f"| ours is {startup['fdr_vs_peer_ratio']:.2f}x its wall time; {startup['peer_fdr_cpu_seconds']:.2f} s "
                 f"CPU, ours {startup['fdr_vs_peer_cpu_ratio']:.2f}x |"
             )
+        # /template-only
         if "first_step_seconds" in startup:
             lines.append(
                 f"| `train experiment=baseline` to the first optimizer step | {startup['first_step_seconds']:.2f} "
