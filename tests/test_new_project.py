@@ -105,9 +105,18 @@ def generated(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return projects
 
 
+# What tools make inside a project, not what the generator writes (the slow tests sync and run the projects).
+MADE_BY_TOOLS = {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "logs"}
+
+
 def project_files(project: Path) -> list[Path]:
+    """The files the generator wrote into ``project``."""
     return sorted(
-        p for p in project.rglob("*") if p.is_file() and ".git" not in p.relative_to(project).parts[:1]
+        p
+        for p in project.rglob("*")
+        if p.is_file()
+        and p.relative_to(project).parts[0] not in MADE_BY_TOOLS
+        and "__pycache__" not in p.relative_to(project).parts
     )
 
 
@@ -139,7 +148,9 @@ def test_no_stale_template_names(generated, variant):
 
 def test_the_stale_name_check_finds_a_leftover(generated, tmp_path):
     project = tmp_path / "p"
-    shutil.copytree(generated["minimal"], project, ignore=shutil.ignore_patterns(".git"))
+    shutil.copytree(
+        generated["minimal"], project, ignore=shutil.ignore_patterns(*MADE_BY_TOOLS, "__pycache__")
+    )
     (project / "docs" / "extra.md").write_text("see the LHT_LOG_DIR variable\n")
     (project / "src" / "lightning_hydra_template.txt").write_text("\n")
     assert stale_names(project) == [
