@@ -12,32 +12,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.validation import validate_config
 from lightning_hydra_template.models.classifier import ClassifierModule
-from tests.conftest import clean_env
+from tests.conftest import clean_env, run_main
 
 
 def run_cli(argv: list[str], tmp_path: Path, monkeypatch, capfd) -> tuple[int, list[str]]:
     """The console entry point in-process; returns the exit status and the non-empty stderr lines."""
     from lightning_hydra_template.train import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LHT_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setattr(sys, "argv", ["train", "trainer.accelerator=cpu", *argv])
-    GlobalHydra.instance().clear()
-    code = 0
-    try:
-        main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        GlobalHydra.instance().clear()
-    _, err = capfd.readouterr()
+    code, _, err = run_main(main, ["trainer.accelerator=cpu", *argv], monkeypatch, capfd, tmp_path)
     return code, [line for line in err.splitlines() if line.strip()]
 
 
