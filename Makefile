@@ -58,7 +58,7 @@ serve: $(STAMP)  ## HTTP service on localhost: make serve ckpt_path=<ckpt|model.
 sweep: $(STAMP)  ## multirun sweep: make sweep data.batch_size=16,64 optimizer=adam,sgd
 	@$(RUN) -m lightning_hydra_template.train --multirun $(ARGS)
 
-search: $(STAMP)  ## Optuna search: make search hparams_search=digits_mlp [search.n_trials=40 ...]
+search: $(STAMP)  ## Optuna search: make search hparams_search=<name> [search.n_trials=40 ...] (configs/hparams_search/)
 	@$(RUN) -m lightning_hydra_template.search $(ARGS)
 
 report: $(STAMP)  ## sweep report: make report sweep=logs/train/multiruns/<dir> (default: the newest sweep)

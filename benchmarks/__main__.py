@@ -86,6 +86,7 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+# example:digits
 def _experiments_for_tasks() -> list[str]:
     """Regression and segmentation experiments, when the project has them."""
     from lightning_hydra_template.config.overrides import group_options
@@ -216,6 +217,9 @@ def bench_data(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+# /example:digits
+
+
 # example:image_folder
 def bench_images(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """experiment=image_folder's loader and training against a hand-written DataLoader and loop."""
@@ -323,8 +327,8 @@ def bench_deploy(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     model = trained.model
     trainer_cfg = d.predict_trainer_config(workdir, ckpt)
     test_inputs = held_out_inputs(trained.datamodule).inputs
-    copies = 4 if args.quick else 80  # the 270 test digits, repeated: about 1k / 22k samples
-    inputs = test_inputs.repeat(copies, 1, 1, 1)
+    copies = 4 if args.quick else 80  # the test split repeated (270 digits: about 1k / 22k samples)
+    inputs = test_inputs.repeat(copies, *[1] * (test_inputs.dim() - 1))
     runs = alternate(
         {
             "template": lambda: d.samples_per_second(
@@ -450,7 +454,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         ]
     if data := results.get("data"):
         lines += [
-            "## Data: batches per second, digits training split, shuffled",
+            "## Data: batches per second, the in-memory training split, shuffled",
             "",
             "| batch size | InMemoryLoader | DataLoader(TensorDataset) | speed-up |",
             "|---|---|---|---|",
@@ -511,7 +515,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             "",
             f"`make predict`'s loop (its Trainer built, as every prediction does, then Trainer.predict) vs "
             f"a hand-written `torch.inference_mode()` loop over "
-            f"{deploy['predict_samples']} digits at batch 256: {deploy['template_samples_per_s']:,.0f} vs "
+            f"{deploy['predict_samples']} test samples at batch 256: {deploy['template_samples_per_s']:,.0f} vs "
             f"{deploy['hand_samples_per_s']:,.0f} samples/s ({deploy['predict_ratio']:.2f}x; median of the "
             f"rounds' ratios {deploy['predict_ratio_paired']:.2f}x).",
             "",
@@ -546,17 +550,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "startup" not in args.skip:  # first: the other sections warm caches it should not see
             print("start-up ...", flush=True)
             results["startup"] = bench_startup(args, workdir)
+        # example:digits
         if "data" not in args.skip:
             print("data ...", flush=True)
             results["data"] = bench_data(args)
+        # /example:digits
         # example:image_folder
         if "images" not in args.skip:
             print("images ...", flush=True)
             results["images"] = bench_images(args, workdir)
         # /example:image_folder
+        # example:digits
         if "overhead" not in args.skip:
             print("overhead ...", flush=True)
             results["overhead"] = bench_overhead(args, workdir)
+        # /example:digits
         if "deploy" not in args.skip:
             print("predict and export ...", flush=True)
             results["deploy"] = bench_deploy(args, workdir)

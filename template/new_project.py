@@ -164,8 +164,7 @@ def check_answers(raw: dict) -> dict:
     unknown = [e for e in examples if e not in allowed]
     if unknown:
         raise UsageError(f"examples: no such example {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    always = [e for e, spec in manifest()["examples"].items() if spec.get("always")]
-    kept = [e for e in allowed if e in examples or e in always]  # manifest order
+    kept = [e for e in allowed if e in examples]  # manifest order: the first is the reference task
     description = (
         raw.get("description") or ""
     ).strip() or f"{name}: training with PyTorch Lightning and Hydra."
@@ -299,7 +298,9 @@ def strip_sections(text: str, kept: list[str], path: str = "") -> str:
 
 
 def customise(path: str, text: str, answers: dict) -> str:
-    """The project's own title, description and author."""
+    """The project's own title, description, author and reference task."""
+    if path in REFERENCE_FILES:
+        text = REFERENCE_FILES[path](text, reference(answers["examples"]))
     if path == "pyproject.toml":
         text = re.sub(
             r'(?m)^description = ".*"$', lambda _: f"description = {json.dumps(answers['description'])}", text
@@ -316,6 +317,57 @@ def customise(path: str, text: str, answers: dict) -> str:
             r"\A# .*\n\n(?:.+\n)+", lambda _: f"# {answers['name']}\n\n{answers['description']}\n", text
         )
     return text
+
+
+def reference(examples: list[str]) -> dict:
+    """The project's reference task: the first kept example's ``reference`` entry in the manifest."""
+    return {"example": examples[0], **manifest()["examples"][examples[0]]["reference"]}
+
+
+def set_value(text: str, pattern: str, value: str, path: str) -> str:
+    """``pattern``'s one match (a line prefix, then the value) set to ``value``, the comment kept in its
+    column where it fits."""
+
+    def replace(found: re.Match) -> str:
+        width = len(found[2]) + len(found[3])
+        return f"{found[1]}{value}{' ' * max(width - len(value), 1) if found[3] else ''}"
+
+    text, count = re.subn(rf"(?m)^({pattern})(\S+)( *)(?=#|$)", replace, text)
+    if count != 1:
+        raise ValueError(f"{path}: expected one line matching {pattern!r}, found {count}")
+    return text
+
+
+def reference_defaults(text: str, ref: dict) -> str:
+    """configs/train.yaml: the data, model and monitored metric of the reference task."""
+    for pattern, value in (
+        (r"  - data: ", ref["data"]),
+        (r"  - model: ", ref["model"]),
+        (r"  metric: ", ref["metric"]),
+        (r"  mode: ", ref["mode"]),
+    ):
+        text = set_value(text, pattern, value, "configs/train.yaml")
+    return text
+
+
+def reference_baseline(text: str, ref: dict) -> str:
+    """configs/experiment/baseline.yaml: the template's reference run, or the reference example's experiment."""
+    if ref["experiment"] == "baseline":
+        return text
+    return (
+        "# @package _global_\n"
+        f"# The project's reference run: the {ref['example']} example's experiment "
+        f"(configs/experiment/{ref['experiment']}.yaml).\n"
+        "# make train experiment=baseline\n"
+        "defaults:\n"
+        f"  - {ref['experiment']}\n"
+    )
+
+
+REFERENCE_FILES = {
+    "configs/train.yaml": reference_defaults,
+    "configs/experiment/baseline.yaml": reference_baseline,
+}
 
 
 def template_source() -> str:

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from lightning_hydra_template.config.validation import Check, check_fields
-from lightning_hydra_template.data.digits import DigitsDataModule
+from lightning_hydra_template.data.digits import DigitsDataModule  # example:digits
 from lightning_hydra_template.data.in_memory import InMemoryLoader
 from lightning_hydra_template.models.classifier import ClassifierModule
 
@@ -57,11 +57,15 @@ class DictBatches:
         self.loader.load_state_dict(state)
 
 
+# example:digits
 class DictDigits(DigitsDataModule):
     """The digits, batched as dicts: the same samples in the same order as :class:`DigitsDataModule`."""
 
     def _loader(self, split: str, train: bool) -> DictBatches:  # type: ignore[override]
         return DictBatches(super()._loader(split, train))
+
+
+# /example:digits
 
 
 class RankState(pl.Callback):

@@ -30,6 +30,11 @@ TINY = (
     "logger=csv",
 )
 
+# A classifier, whatever task the project's defaults train (the test-local data options are 2-class blobs).
+CLASSIFIER = ("model=classifier", "monitor.metric=val/acc", "monitor.mode=max")
+# Test-local config options: tests/configs/data/ (docs_style, synthetic).
+TEST_CONFIGS = f"hydra.searchpath=[file://{REPO_ROOT / 'tests' / 'configs'}]"
+
 
 # The longest tests first (CI worker seconds, longest first), then the rest of the slow ones, then the
 # quick ones: under `-n 2` the quick tests at the end fill the gaps, so neither worker ends alone on a

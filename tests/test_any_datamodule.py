@@ -11,7 +11,7 @@ import pytest
 
 from lightning_hydra_template.eval import main as eval_main
 from lightning_hydra_template.train import main as train_main
-from tests.conftest import REPO_ROOT, run_main
+from tests.conftest import CLASSIFIER, REPO_ROOT, run_main
 
 
 @pytest.mark.slow
@@ -21,6 +21,7 @@ def test_docs_style_datamodule_trains_and_evaluates_from_the_command_line(tmp_pa
         f"hydra.searchpath=[file://{REPO_ROOT / 'tests' / 'configs'}]",
         "data=docs_style",
         "data.batch_size=50",
+        *CLASSIFIER,
         "model/net=mlp",
         "model.num_classes=2",
         "model.net.in_features=8",
@@ -49,6 +50,7 @@ def test_docs_style_datamodule_trains_and_evaluates_from_the_command_line(tmp_pa
     assert metrics["test/acc"] == pytest.approx(summary["test"]["test/acc"])
 
 
+# example:digits
 @pytest.mark.slow
 def test_contradicting_model_is_one_line_from_the_command_line(tmp_path, monkeypatch, capfd):
     # budget: stops before training, ~2 s
@@ -61,3 +63,6 @@ def test_contradicting_model_is_one_line_from_the_command_line(tmp_path, monkeyp
         "or null to take it from the data"
     ]
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+# /example:digits

@@ -57,6 +57,7 @@ class _Evil:
         return (Path.touch, (Path(self.path),))
 
 
+# example:digits
 @pytest.mark.slow
 def test_bad_input_catalogue(tmp_path, monkeypatch, capfd):
     # budget: one good 1-epoch run + 17 failing invocations in-process, ~25 s
@@ -113,6 +114,9 @@ def test_bad_input_catalogue(tmp_path, monkeypatch, capfd):
         after = snapshot(logs)
         assert {k: after.get(k) for k in before} == before, f"{overrides} changed an earlier run"
     assert not marker.exists(), "the crafted checkpoint ran code"
+
+
+# /example:digits
 
 
 @pytest.mark.slow

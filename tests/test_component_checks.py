@@ -38,6 +38,7 @@ def test_a_users_datamodule_is_checked_by_its_own_hook(tmp_path, monkeypatch, ca
     assert not (tmp_path / "logs").exists(), "a rejected run must not create a run directory"
 
 
+# example:digits
 def test_a_monitored_metric_the_model_does_not_log_is_refused_before_fitting(tmp_path, monkeypatch, capfd):
     code, lines = run_cli(["monitor.metric=val/accuracy"], tmp_path, monkeypatch, capfd)
     assert code == 2
@@ -46,6 +47,9 @@ def test_a_monitored_metric_the_model_does_not_log_is_refused_before_fitting(tmp
         "(the validation metrics ClassifierModule logs)"
     ]
     assert not (tmp_path / "logs").exists()
+
+
+# /example:digits
 
 
 @pytest.mark.parametrize(

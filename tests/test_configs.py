@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hydra.utils import instantiate
 
 from lightning_hydra_template.config.compose import CONFIG_DIR
@@ -61,6 +62,7 @@ def test_every_network_is_exercised_somewhere():
     assert set(group_options("model/net")) == set(CLASSIFIER_NETS) | tested_elsewhere
 
 
+# example:digits
 @pytest.mark.parametrize("net", CLASSIFIER_NETS)
 def test_networks_forward_digits(make_cfg, net):
     import torch
@@ -72,6 +74,9 @@ def test_networks_forward_digits(make_cfg, net):
     inputs, targets = next(iter(datamodule.train_dataloader()))
     assert model(inputs).shape == (inputs.shape[0], 10)
     assert isinstance(torch.nn.functional.cross_entropy(model(inputs), targets).item(), float)
+
+
+# /example:digits
 
 
 DOWNLOADED_DATA = {"mnist", "fashion_mnist"}  # tests/test_mnist.py serves them from 127.0.0.1
@@ -193,9 +198,14 @@ def _shipped_options():
         yield package, yaml.safe_load(text) or {}
 
 
+# train.yaml's default data and model (the reference task's)
 DEFAULT_COMPONENTS = {
-    "data": "lightning_hydra_template.data.digits.DigitsDataModule",
-    "model": "lightning_hydra_template.models.classifier.ClassifierModule",
+    section: yaml.safe_load((CONFIG_DIR / section / f"{option}.yaml").read_text())["_target_"]
+    for section, option in (
+        next(iter(d.items()))
+        for d in yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())["defaults"]
+        if isinstance(d, dict) and next(iter(d)) in ("data", "model")
+    )
 }
 TYPED = ("callbacks.", "extras.", "trainer.", "scheduler.", "hydra.callbacks.", "seed", "deterministic")
 

@@ -37,6 +37,7 @@ def _close(ddp: dict, single: dict) -> None:
         assert ddp["test"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
 
 
+# example:digits
 @pytest.mark.slow
 def test_ddp_cpu_under_multirun_matches_single_process(tmp_path: Path, make_cfg) -> None:
     """Budget: ~30-60 s on 2 busy cores (2 jobs x 2 processes, forked for fit and for test)."""
@@ -59,12 +60,16 @@ def test_ddp_cpu_under_multirun_matches_single_process(tmp_path: Path, make_cfg)
     assert "32 per device x 2 devices = 64 per iteration" in result.stdout
 
 
+# /example:digits
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+# example:digits
 @pytest.mark.slow
 def test_torchrun_two_nodes_on_loopback(tmp_path: Path, make_cfg) -> None:
     """Budget: ~30-60 s (two torchrun agents, one worker each, gloo over 127.0.0.1)."""
@@ -115,6 +120,9 @@ def test_torchrun_two_nodes_on_loopback(tmp_path: Path, make_cfg) -> None:
     _close(ddp, single)
 
 
+# /example:digits
+
+
 @pytest.mark.parametrize("num_samples", [270, 271])
 def test_eval_shards_cover_every_sample_exactly_once(num_samples: int) -> None:
     import torch
@@ -129,6 +137,7 @@ def test_eval_shards_cover_every_sample_exactly_once(num_samples: int) -> None:
     assert sorted(seen) == list(range(num_samples))
 
 
+# example:digits
 @pytest.mark.slow
 def test_ddp_ranks_end_with_the_same_parameters_and_buffers(tmp_path: Path) -> None:
     """The CNN's BatchNorm running statistics are buffers: every rank must validate, and end with,
@@ -156,3 +165,6 @@ def test_ddp_ranks_end_with_the_same_parameters_and_buffers(tmp_path: Path) -> N
     assert any(name.endswith("running_mean") for name in first)
     differ = [name for name in first if not torch.equal(first[name], second[name])]
     assert not differ, f"ranks differ in {differ}"
+
+
+# /example:digits

@@ -42,7 +42,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny trained checkpoint per task."""
     root = tmp_path_factory.mktemp("trained")
     runs = {
-        "classifier": ["experiment=baseline", "model.channels_last=true"],
+        "classifier": ["experiment=baseline", "model.channels_last=true"],  # example:digits
         "regressor": ["experiment=regression"],  # example:regression
         "segmenter": ["experiment=segmentation", "data.num_samples=60"],  # example:segmentation
     }
@@ -64,6 +64,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+# example:digits
 def test_classifier_predictions_equal_the_models_probabilities(checkpoints, tmp_path) -> None:
     table = _predict(checkpoints["classifier"], tmp_path / "p")
     trained = load_trained(checkpoints["classifier"])
@@ -77,6 +78,9 @@ def test_classifier_predictions_equal_the_models_probabilities(checkpoints, tmp_
     assert [int(r["predicted"]) for r in rows] == probs.argmax(axis=1).tolist()
     assert {r["predicted_name"] for r in rows} <= {str(c) for c in range(10)}
     assert not list(tmp_path.joinpath("p").glob(".*partial*"))
+
+
+# /example:digits
 
 
 # example:regression
@@ -126,6 +130,7 @@ def test_parquet_output(checkpoints, tmp_path) -> None:
 # /example:regression
 
 
+# example:digits
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_export_parity_dynamic_batch_and_metadata(checkpoints, tmp_path, fmt) -> None:
     """A channels-last classifier exports; the file answers any batch size like the eager model."""
@@ -147,6 +152,9 @@ def test_export_parity_dynamic_batch_and_metadata(checkpoints, tmp_path, fmt) ->
         np.testing.assert_allclose(
             exported_runner(path, fmt)(inputs[:batch].numpy()), eager[:batch], atol=1e-5
         )
+
+
+# /example:digits
 
 
 # example:regression
@@ -299,6 +307,7 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
+# example:digits
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["ckpt", "onnx"])
 def test_service_answers_like_make_predict(checkpoints, tmp_path, source) -> None:
@@ -356,6 +365,9 @@ def test_service_answers_like_make_predict(checkpoints, tmp_path, source) -> Non
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)  # whatever of the group is left
         assert server.returncode is not None
+
+
+# /example:digits
 
 
 def test_predictor_refuses_an_export_without_metadata(tmp_path) -> None:

@@ -13,6 +13,7 @@ from lightning.pytorch import callbacks
 from lightning_hydra_template.callbacks.model_checkpoint import ModelCheckpoint
 
 
+# example:digits
 def test_checkpoint_names_count_epochs_like_the_summary(make_cfg):
     from lightning_hydra_template.train import train
 
@@ -39,6 +40,9 @@ def test_checkpoint_names_count_epochs_like_the_summary(make_cfg):
         "epoch2-step35.ckpt",
         "epoch2-step40.ckpt",
     ]  # fmt: skip  (the last: the end of fitting)
+
+
+# /example:digits
 
 
 def test_file_names_count_from_one_and_the_stored_state_key_is_lightnings(tmp_path):

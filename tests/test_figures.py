@@ -110,6 +110,7 @@ def test_report_csv_has_one_column_per_test_metric_and_epoch_axes_integer_ticks(
         assert all(float(t).is_integer() for t in ax.get_xticks())
 
 
+# example:digits
 @pytest.mark.slow
 def test_eval_writes_the_task_figures_a_training_run_writes_when_testing(make_cfg):
     from lightning_hydra_template.eval import evaluate
@@ -123,3 +124,6 @@ def test_eval_writes_the_task_figures_a_training_run_writes_when_testing(make_cf
     eval_cfg = make_cfg([f"ckpt_path={summary['best_checkpoint']}"], config_name="eval")
     evaluate(eval_cfg)
     assert {p.name for p in Path(eval_cfg.paths.output_dir).glob("*.png")} == trained
+
+
+# /example:digits

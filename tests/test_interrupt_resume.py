@@ -78,6 +78,7 @@ def _newest_loads(ckpt_dir: Path) -> int:
     return _step(newest)
 
 
+# example:digits
 @pytest.mark.slow
 def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path, monkeypatch, capfd):
     # budget: 3 training processes of a tiny 3-epoch run and the last resume in-process, ~45 s on 2 busy cores
@@ -148,6 +149,9 @@ def test_kill_term_interrupt_and_resume_in_the_same_run_dir(tmp_path, monkeypatc
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+# /example:digits
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and time.monotonic() < deadline:
@@ -165,7 +169,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 # One optimizer step per epoch and far more epochs than the test waits for: a signal that is not acted
 # on lets the run go on until the test's timeout.
 FULL_BATCH = [
-    "experiment=full_batch",
+    "data.batch_size=full",
     "trainer.max_epochs=100000",
     "trainer.accelerator=cpu",
     "callbacks.early_stopping=null",

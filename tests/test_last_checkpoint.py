@@ -30,6 +30,7 @@ class FinalWeights(Callback):
         self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
 
+# example:digits
 @pytest.mark.parametrize("checkpointing", ["model_checkpoint", "step_checkpoint_only"])
 def test_last_checkpoint_holds_the_final_step_when_the_metric_stopped_improving(make_cfg, checkpointing):
     # budget: one tiny 3-epoch MLP run, ~5 s
@@ -51,3 +52,6 @@ def test_last_checkpoint_holds_the_final_step_when_the_metric_stopped_improving(
         assert summary["best_epoch"] == 1  # the metric stopped improving after the first epoch
         best = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
         assert best["global_step"] == 5
+
+
+# /example:digits

@@ -18,6 +18,7 @@ def _val_acc_by_epoch(summary: dict) -> list[float]:
     return [row["val/acc"] for row in summary["history"]]
 
 
+# example:digits
 def test_csv_and_tensorboard_hold_every_epoch(make_cfg):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -41,6 +42,10 @@ def test_csv_and_tensorboard_hold_every_epoch(make_cfg):
     assert len(events.Scalars("train/loss")) == 3
 
 
+# /example:digits
+
+
+# example:digits
 def test_wandb_writes_an_offline_run_without_credentials(make_cfg, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -57,6 +62,9 @@ def test_wandb_writes_an_offline_run_without_credentials(make_cfg, monkeypatch):
     assert [float(r["test/acc"]) for r in rows if "test/acc" in r] == pytest.approx(
         [summary["test"]["test/acc"]]
     )
+
+
+# /example:digits
 
 
 def test_wandb_mode_follows_credentials(monkeypatch, tmp_path):
@@ -103,6 +111,7 @@ def _tensorboard_hparams(log_dir: Path) -> tuple[dict, list[str]]:
     return params, metrics
 
 
+# example:digits
 @pytest.mark.slow
 def test_csv_and_tensorboard_get_the_masked_config_plan_and_metrics(make_cfg, monkeypatch):
     import yaml
@@ -128,6 +137,9 @@ def test_csv_and_tensorboard_get_the_masked_config_plan_and_metrics(make_cfg, mo
     events.Reload()
     assert events.Scalars("hp/best_val/acc")[-1].value == pytest.approx(summary["best_value"])
     assert events.Scalars("hp/test/acc")[-1].value == pytest.approx(summary["test"]["test/acc"])
+
+
+# /example:digits
 
 
 @pytest.mark.slow
@@ -176,6 +188,7 @@ def test_printed_lines_reach_the_log_file_with_timestamps_and_the_console_unchan
     assert re.fullmatch(stamp + r"\[INFO\] - Summary", lines[2])
 
 
+# example:digits
 @pytest.mark.slow
 def test_train_log_holds_the_plan_epoch_lines_and_summary(tmp_path, monkeypatch, capfd):
     from lightning_hydra_template.train import main
@@ -188,3 +201,6 @@ def test_train_log_holds_the_plan_epoch_lines_and_summary(tmp_path, monkeypatch,
     for printed in ("Run plan:", "epoch 1/2 |", "epoch 2/2 |", "Summary", "  best val/acc"):
         assert f"[printed][INFO] - {printed}" in log
     assert "Run plan:" in out and "[printed]" not in out  # the console keeps plain lines
+
+
+# /example:digits

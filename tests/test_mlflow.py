@@ -101,6 +101,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 180) -> N
     raise AssertionError(f"mlflow server at {url} not healthy after {timeout} s")
 
 
+# example:digits
 @pytest.mark.slow
 def test_a_run_against_a_real_mlflow_server(tmp_path, make_cfg):
     from lightning_hydra_template.train import train
@@ -184,3 +185,6 @@ def test_a_run_against_a_real_mlflow_server(tmp_path, make_cfg):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+
+# /example:digits

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.data.mnist import MnistDataModule
+from tests.conftest import CLASSIFIER
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -108,6 +109,7 @@ def test_mnist_downloads_once_verifies_and_trains_an_epoch(make_cfg, mirror, tmp
     data_dir = tmp_path / "data"
     overrides = [
         "data=mnist",
+        *CLASSIFIER,
         f"paths.data_dir={data_dir}",
         f"data.mirrors=[{server.url}]",
         md5_override(md5),

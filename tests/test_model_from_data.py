@@ -60,6 +60,7 @@ def test_data_that_says_nothing_needs_explicit_values():
         fill_model_from_data(_cfg(num_classes=3, class_names=["a", "b"]), silent)
 
 
+# example:digits
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -88,6 +89,10 @@ def test_train_refuses_a_model_the_data_contradicts_before_fitting(make_cfg, ove
     assert not list(Path(cfg.paths.output_dir).rglob("*.ckpt"))
 
 
+# /example:digits
+
+
+# example:digits
 def test_defaults_take_every_size_from_the_data(make_cfg):
     from hydra.utils import instantiate
 
@@ -109,3 +114,6 @@ def test_defaults_take_every_size_from_the_data(make_cfg):
         for field, value in expected.items():
             assert OmegaConf.select(cfg, field) == value, (overrides, field)
     assert list(cfg.model.class_names) == ["background", "circle", "square", "triangle"]
+
+
+# /example:digits

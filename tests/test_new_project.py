@@ -17,6 +17,7 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT, clean_env, run_module
 
@@ -35,10 +36,10 @@ MARKERS = re.compile(r"(?:<!--|#)\s*/?(?:example:[a-z_]+|template-only)\s*(?:-->
 PROVENANCE = ".template.json"  # the one file that names the template (its package, to rename checkpoints)
 VARIANTS = {
     "all": {"name": "Full Kit", "package": "full_kit", "examples": ",".join(EXAMPLES)},
-    "minimal": {
+    "minimal": {  # one example, not the template's reference task: it becomes the project's
         "name": "My Project",
         "package": "my_project",
-        "examples": "digits",
+        "examples": "regression",
         "author": "Ada <ada@example.org>",
     },
 }
@@ -198,6 +199,8 @@ def test_examples_not_chosen_are_dropped(generated):
                     assert not present, (variant, pattern)
     assert "experiment=segmentation" not in (generated["minimal"] / "docs" / "examples.md").read_text()
     assert "experiment=segmentation" in (generated["all"] / "docs" / "examples.md").read_text()
+    assert "hparams_search=digits_mlp" not in (generated["minimal"] / "README.md").read_text()
+    assert "hparams_search=digits_mlp" in (generated["all"] / "README.md").read_text()
 
 
 COMPOSE_ALL = """
@@ -237,12 +240,92 @@ def test_generated_configs_compose_and_name_existing_code(generated, variant):
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout)
     assert found["config_dir"] == str(project / "configs") and not found["torch"]
-    assert "baseline" in found["experiments"] and found["data"] == f"{package}.data.digits.DigitsDataModule"
+    reference = MANIFEST["examples"][VARIANTS[variant]["examples"].split(",")[0]]["reference"]
+    data_target = yaml.safe_load((REPO_ROOT / "configs" / "data" / f"{reference['data']}.yaml").read_text())
+    assert "baseline" in found["experiments"]
+    assert found["data"] == data_target["_target_"].replace("lightning_hydra_template", package)
     own = [t for t in found["targets"] if t.startswith(f"{package}.")]
     assert own and all(STALE.search(t) is None for t in found["targets"])
     for target in own:
         module = target.rsplit(".", 1)[0].replace(".", "/")
         assert (project / "src" / f"{module}.py").is_file(), target
+
+
+REFERENCE_RUN = """
+import json
+from {package}.config.compose import compose_run_config
+out = {{}}
+for name, overrides in (("default", []), ("baseline", ["experiment=baseline"])):
+    cfg = compose_run_config(overrides)
+    out[name] = {{"data": cfg.data._target_, "model": cfg.model._target_, "monitor": dict(cfg.monitor)}}
+print(json.dumps(out))
+"""
+
+
+def single_example_project(template: Path, example: str, dest: Path) -> tuple[Path, str]:
+    """The files a project of ``example`` alone gets (the generator's ``generate``: no lock, no ruff)."""
+    spec = spec_from_file_location("template_new_project", template / "template" / "new_project.py")
+    generator = module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    package = f"only_{example}"
+    answers = generator.check_answers({"name": f"Only {example}", "package": package, "examples": example})
+    generator.generate(answers, generator.template_commit("HEAD"), dest)
+    return dest, package
+
+
+def project_python_env(project: Path) -> dict[str, str]:
+    return {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_each_example_alone_becomes_the_reference_task(template, tmp_path, example):
+    """With one example kept, its data, model and monitored metric are the defaults and
+    `experiment=baseline` is its experiment, as `[examples.<name>.reference]` in the manifest says."""
+    project, package = single_example_project(template, example, tmp_path / example)
+    reference = MANIFEST["examples"][example]["reference"]
+    done = subprocess.run(
+        [sys.executable, "-c", REFERENCE_RUN.format(package=package)],
+        cwd=project,
+        env=project_python_env(project),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    configs = REPO_ROOT / "configs"
+    data = yaml.safe_load((configs / "data" / f"{reference['data']}.yaml").read_text())["_target_"]
+    model = yaml.safe_load((configs / "model" / f"{reference['model']}.yaml").read_text())["_target_"]
+    expected = {
+        "data": data.replace("lightning_hydra_template", package),
+        "model": model.replace("lightning_hydra_template", package),
+        "monitor": {"metric": reference["metric"], "mode": reference["mode"]},
+    }
+    found = json.loads(done.stdout)
+    assert found["default"] == found["baseline"] == expected
+    assert stale_names(project) == []
+    if example != "digits":
+        assert (
+            not list(project.rglob("digits*"))
+            and "DigitsDataModule" not in (project / "tests" / "components.py").read_text()
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e != "digits"])  # digits: the template's own
+def test_each_example_alone_trains_its_baseline(template, tmp_path, example):
+    """`train experiment=baseline debug=fdr` runs in a project of one example (the template's environment,
+    the project's package)."""
+    project, package = single_example_project(template, example, tmp_path / example)
+    env = {**project_python_env(project), f"{package.upper()}_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run(
+        [sys.executable, "-m", f"{package}.train", "experiment=baseline", "debug=fdr"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "Run plan:" in done.stdout
 
 
 def test_history_starts_on_the_template_branch(generated):
@@ -252,7 +335,7 @@ def test_history_starts_on_the_template_branch(generated):
     assert len(git("log", "--format=%s", cwd=project).splitlines()) == 1
     assert git("status", "--porcelain", cwd=project) == ""
     record = json.loads((project / PROVENANCE).read_text())
-    assert record["answers"]["examples"] == ["digits"]
+    assert record["answers"]["examples"] == ["regression"]
     assert record["template"]["package"] == "lightning_hydra_template"
 
 
@@ -418,8 +501,8 @@ def test_generated_project_passes_its_own_lint_and_tests(synced, variant):
 def test_generated_project_loads_its_own_and_the_templates_checkpoints(synced, tmp_path):
     """A 1-epoch run in the generated project tests again from its checkpoint; a checkpoint trained in the
     template loads there after `python -m <package>.runs.retarget` (names read from .template.json)."""
-    project = synced["minimal"]
-    tiny = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "model/net=mlp", "extras.plots=false"]
+    project = synced["minimal"]  # its reference task, and so its default, is the regression example
+    tiny = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "extras.plots=false"]
     env = {**project_env(project), "MY_PROJECT_LOG_DIR": str(tmp_path / "logs")}
     trained = subprocess.run(["make", "train", *tiny], cwd=project, env=env, capture_output=True, text=True)
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -430,7 +513,11 @@ def test_generated_project_loads_its_own_and_the_templates_checkpoints(synced, t
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
 
     (tmp_path / "template_run").mkdir()
-    before = run_module("lightning_hydra_template.train", [*tiny, "test=false"], tmp_path / "template_run")
+    before = run_module(
+        "lightning_hydra_template.train",
+        ["experiment=regression", *tiny, "test=false"],
+        tmp_path / "template_run",
+    )
     assert before.returncode == 0, before.stderr[-3000:]
     (old,) = (tmp_path / "template_run" / "logs" / "train" / "runs").glob("*/checkpoints/last.ckpt")
     refused = subprocess.run(
@@ -454,4 +541,4 @@ def test_generated_project_loads_its_own_and_the_templates_checkpoints(synced, t
         text=True,
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert "test/acc" in evaluated.stdout
+    assert "test/r2" in evaluated.stdout

@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lightning_hydra_template.callbacks import progress
 from lightning_hydra_template.data.base import place_on_device
-from lightning_hydra_template.data.digits import DigitsDataModule
+from lightning_hydra_template.data.digits import DigitsDataModule  # example:digits
 from lightning_hydra_template.data.in_memory import InMemoryLoader
 from lightning_hydra_template.models.classifier import ClassifierModule
 from lightning_hydra_template.models.step_buffer import StepBuffer
@@ -155,6 +155,7 @@ def test_png_files_are_drawn_once_and_match_savefig(tmp_path, monkeypatch):
 
 
 # --- data placement -----------------------------------------------------------------------------------
+# example:digits
 def _datamodule_on(device: str, on_device: bool | str) -> DigitsDataModule:
     datamodule = DigitsDataModule(batch_size=64, on_device=on_device)
     datamodule.trainer = SimpleNamespace(
@@ -180,6 +181,9 @@ def test_data_that_stays_on_the_host_is_pinned_for_a_gpu_and_not_for_the_cpu():
     kept_on_host = _datamodule_on("cuda", on_device=False)
     tensors, pin = kept_on_host._served("train")
     assert tensors[0].device.type == "cpu" and pin is True
+
+
+# /example:digits
 
 
 def test_place_on_device_rules():
@@ -278,6 +282,18 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
 
     results = main(["--quick", "--threads", "1", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "latest.json").read_text())
+    markdown = (tmp_path / "latest.md").read_text()
+    startup = saved["startup"]
+    assert startup["help_seconds"] > 0 and startup["cfg_job_seconds"] > 0
+    assert startup["help_imports_torch"] is False and startup["cfg_job_imports_torch"] is False
+    for key in ("import_lightning_seconds", "fdr_seconds", "fdr_ratio", "fdr_cpu_seconds", "fdr_cpu_ratio"):
+        assert math.isfinite(startup[key]) and startup[key] > 0, (key, startup[key])
+    assert "`train --help`" in markdown
+    assert "| `train debug=fdr`, the whole process |" in markdown and "x import lightning" in markdown
+    deploy = saved["deploy"]
+    assert deploy.keys() == results["deploy"].keys()
+    assert deploy["predict_samples"] > 0 and deploy["predict_ratio"] > 0  # NaN fails too
+    # example:digits
     assert saved["overhead"].keys() == results["overhead"].keys() >= {"baseline", "tiny_mlp"}
     for case in ("baseline", "tiny_mlp"):
         row = saved["overhead"][case]
@@ -296,12 +312,6 @@ def test_bench_quick_mode_runs_and_reports_sane_numbers(tmp_path):
     assert all(math.isfinite(logging[k]) and logging[k] > 0 for k in ("step_ratio", "fit_ratio"))
     batch = saved["data"]["batch_64"]
     assert batch["in_memory_batches_per_s"] > 0 and batch["dataloader_batches_per_s"] > 0
-    startup = saved["startup"]
-    assert startup["help_seconds"] > 0 and startup["cfg_job_seconds"] > 0
-    assert startup["help_imports_torch"] is False and startup["cfg_job_imports_torch"] is False
-    for key in ("import_lightning_seconds", "fdr_seconds", "fdr_ratio", "fdr_cpu_seconds", "fdr_cpu_ratio"):
-        assert math.isfinite(startup[key]) and startup[key] > 0, (key, startup[key])
-    markdown = (tmp_path / "latest.md").read_text()
     assert "Step-level logging every 50 steps" in markdown
-    assert "| baseline |" in markdown and "InMemoryLoader" in markdown and "`train --help`" in markdown
-    assert "| `train debug=fdr`, the whole process |" in markdown and "x import lightning" in markdown
+    assert "| baseline |" in markdown and "InMemoryLoader" in markdown
+    # /example:digits

@@ -32,6 +32,7 @@ def test_forced_styles_and_bad_style():
         auto_progress_bar("bars")
 
 
+# example:digits
 def test_one_line_per_epoch_when_not_a_terminal(make_cfg, capsys):
     from lightning_hydra_template.train import train
 
@@ -44,6 +45,9 @@ def test_one_line_per_epoch_when_not_a_terminal(make_cfg, capsys):
     lines = [line for line in out if line.startswith("epoch ")]
     assert [line.split(" | ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all("train/loss" in line and "val/acc" in line for line in lines)
+
+
+# /example:digits
 
 
 class _TrainBarDescriptions(Callback):
@@ -60,6 +64,7 @@ class _TrainBarDescriptions(Callback):
         self.shown.append(bar.get_metrics(trainer, pl_module))
 
 
+# example:digits
 def test_rich_bar_counts_epochs_from_one(make_cfg):
     from lightning_hydra_template.train import train
 
@@ -72,3 +77,6 @@ def test_rich_bar_counts_epochs_from_one(make_cfg):
     assert spy.shown[1]["val/acc"] == pytest.approx(first_epoch["val/acc"])  # the last validation's
     assert spy.shown[1]["val/loss"] == pytest.approx(first_epoch["val/loss"])
     assert isinstance(spy.shown[1]["loss"], float)  # the running training loss
+
+
+# /example:digits

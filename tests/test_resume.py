@@ -51,6 +51,7 @@ def _assert_same_tensors(a, b, where: str) -> None:
             _assert_same_tensors(x, y, f"{where}[{i}]")
 
 
+# example:digits
 @pytest.mark.slow
 def test_resume_mid_epoch_is_bitwise_exact(make_cfg):
     # budget: 4 tiny 3-epoch CPU runs, ~15 s on 2 cores
@@ -80,6 +81,9 @@ def test_resume_mid_epoch_is_bitwise_exact(make_cfg):
         assert max(losses) == 2
         # the epoch the checkpoint interrupted keeps its row, with the same values (summary.json, curves.png)
         assert _rows(summary["history"]) == _rows(ref_history), f"history after resume at {step}"
+
+
+# /example:digits
 
 
 def _rows(history: list[dict]) -> list[dict]:
@@ -123,6 +127,7 @@ FINISHED = [
 ]
 
 
+# example:digits
 @pytest.mark.slow
 def test_resuming_a_finished_run_trains_on_from_its_end(tmp_path, monkeypatch, capfd):
     # budget: a 3-epoch and a 2-epoch tiny MLP run in-process, ~15 s
@@ -145,6 +150,9 @@ def test_resuming_a_finished_run_trains_on_from_its_end(tmp_path, monkeypatch, c
     assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] < end_lr  # the step schedule went on
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [row["epoch"] for row in summary["history"]] == [1, 2, 3, 4, 5]
+
+
+# /example:digits
 
 
 @pytest.mark.slow

@@ -52,11 +52,15 @@ def test_plain_lightning_datamodule_resumes_mid_epoch(make_cfg):
     _resume_matches(make_cfg, overrides, steps=(7, 22), total=30)
 
 
+# example:digits
 @pytest.mark.slow
 def test_loader_position_survives_estimated_stepping_batches(make_cfg):
     # budget: 2 digits runs of 40 steps, ~20 s on 2 cores
     overrides = ["model._target_=tests.docs_datamodule.OneCycleClassifier", "trainer.max_epochs=2"]
     _resume_matches(make_cfg, overrides, steps=(27,), total=40)
+
+
+# /example:digits
 
 
 # example:image_folder

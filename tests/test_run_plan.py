@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lightning_hydra_template.runs.plan import plan_run
 from lightning_hydra_template.train import train
+from tests.conftest import CLASSIFIER, TEST_CONFIGS
 
 
 def test_seed_example_1000_samples_batch_100_five_epochs():
@@ -63,7 +62,9 @@ def test_limits_fast_dev_run_and_max_steps():
 
 
 SYNTHETIC = [
-    "data._target_=tests.helpers.SyntheticDataModule",
+    TEST_CONFIGS,
+    "data=synthetic",
+    *CLASSIFIER,
     "model/net=mlp",
     "model.net.in_features=8",
     "model.net.hidden_sizes=[16]",
@@ -97,8 +98,9 @@ def test_plan_matches_trainer_global_step(make_cfg, overrides, expected_per_epoc
 # A LightningDataModule as Lightning's documentation writes one (tests/docs_datamodule.py): 480 training
 # samples in ordinary DataLoaders; the plan comes from the loaders and the Trainer's settings.
 DOCS_STYLE = [
-    f"hydra.searchpath=[file://{Path(__file__).parent / 'configs'}]",
+    TEST_CONFIGS,
     "data=docs_style",
+    *CLASSIFIER,
     "model/net=mlp",
     "model.num_classes=2",
     "model.net.in_features=8",

@@ -121,6 +121,7 @@ def test_the_index_does_not_import_torch(logs):
     )
 
 
+# example:digits
 @pytest.mark.slow
 def test_a_real_run_is_indexed(tmp_path, monkeypatch, capfd):
     from lightning_hydra_template.train import main
@@ -135,3 +136,6 @@ def test_a_real_run_is_indexed(tmp_path, monkeypatch, capfd):
     assert columns[2:4] == ["completed", f"val/acc {summary['best_value']:.4f}"]
     assert columns[4].startswith(f"test/acc {summary['test']['test/acc']:.4f}")
     assert columns[-2:] == [" ".join(args), str(Path(summary["run_dir"]).relative_to(tmp_path / "logs"))]
+
+
+# /example:digits

@@ -57,6 +57,7 @@ def test_bad_search_space_names_the_parameter(spec: dict, problem: str) -> None:
     assert err.value.field == "search.params.optimizer.lr"
 
 
+# example:digits
 SEARCH_ARGS = (
     "hparams_search=digits_mlp",
     "trainer.max_epochs=2",
@@ -116,6 +117,10 @@ def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path: Path, m
     assert len(optuna.load_study(study_name="digits_mlp", storage=study._storage).trials) == len(trials) + 1
 
 
+# /example:digits
+
+
+# example:digits
 def test_best_params_overrides_select_the_search_space_and_drop_search_settings() -> None:
     typed = [
         "hparams_search=digits_mlp",
@@ -131,9 +136,13 @@ def test_best_params_overrides_select_the_search_space_and_drop_search_settings(
     ]
 
 
+# /example:digits
+
+
 URL_PASSWORD = "search-db-pass-5150"
 
 
+# example:digits
 @pytest.mark.slow
 def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
     tmp_path: Path, monkeypatch, capfd
@@ -198,3 +207,6 @@ def test_trials_use_validation_only_and_best_params_reproduce_the_best_trial(
     assert code == 0, err[-2000:]
     (summary_path,) = (again / "logs").rglob("summary.json")
     assert json.loads(summary_path.read_text())["best_value"] == pytest.approx(best.value, abs=1e-6)
+
+
+# /example:digits

@@ -37,6 +37,7 @@ class _LossSpy(Callback):
         self.shown.append(trainer.progress_bar_callback.get_metrics(trainer, pl_module)["loss"])
 
 
+# example:digits
 @pytest.mark.slow
 def test_loggers_get_the_mean_loss_lr_and_throughput_every_n_steps(make_cfg):
     from lightning_hydra_template.train import train
@@ -56,6 +57,9 @@ def test_loggers_get_the_mean_loss_lr_and_throughput_every_n_steps(make_cfg):
     last_of_epoch = [max(s for s in steps if s <= e * STEPS_PER_EPOCH) for e in (1, 2)]
     means = {int(r["step"]) + 1: float(r[LOSS]) for r in rows}
     assert spy.shown == pytest.approx([means[s] for s in last_of_epoch], rel=1e-6)
+
+
+# /example:digits
 
 
 READ_BACKS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__")
@@ -96,6 +100,7 @@ def _count_read_backs(monkeypatch, windows: _StepWindows) -> tuple[Counter, dict
     return counts, where
 
 
+# example:digits
 @pytest.mark.slow
 def test_steps_between_logging_points_read_nothing_back(make_cfg, monkeypatch):
     """The default callbacks (NaN guard, step checkpoints, early stopping, LR monitor, progress, plots)
@@ -116,3 +121,6 @@ def test_steps_between_logging_points_read_nothing_back(make_cfg, monkeypatch):
     # a logging point reads the loss sums back (step logging and the NaN guard), nothing per batch
     for step in logging_steps - epoch_ends:
         assert 1 <= counts[step] <= 3, (step, where.get(step))
+
+
+# /example:digits

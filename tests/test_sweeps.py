@@ -149,8 +149,12 @@ def test_stop_on_first_failure_skips_later_jobs(tmp_path: Path, monkeypatch, cap
     assert not (sweep / "1" / "summary.json").exists()
 
 
+# example:digits
 def test_batch_size_study_sweeps_full_batch_to_sgd(make_cfg) -> None:
     cfg = make_cfg(["experiment=batch_size_study"], tiny=False)
     assert cfg.hydra.sweeper.params["data.batch_size"] == "full,256,32,8,1"
     assert cfg.callbacks.early_stopping is None  # the same epoch budget for every batch size
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.0
+
+
+# /example:digits

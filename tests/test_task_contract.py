@@ -103,6 +103,7 @@ def test_exact_resume_state_of_earlier_versions_restores_the_loss_sums():
 DIGITS_MLP = ["model/net=mlp", "data.batch_size=128", "~callbacks.early_stopping", "logger=none", "seed=3"]
 
 
+# example:digits
 @pytest.mark.slow
 def test_dict_batches_train_validate_and_test_like_tuples(make_cfg):
     """Budget: two 1-epoch digits runs with an MLP, ~10 s."""
@@ -116,3 +117,6 @@ def test_dict_batches_train_validate_and_test_like_tuples(make_cfg):
     assert without_time[0] == without_time[1]  # the same samples in the same order: the same numbers
     assert dicts["test"] == tuples["test"]
     assert dicts["plan"]["train_samples"] == tuples["plan"]["train_samples"]
+
+
+# /example:digits

@@ -87,6 +87,7 @@ def test_experiment_fast_dev_run_writes_plots(make_cfg, experiment, extra, monit
         assert_png(run_dir / "confusion_matrix.png")
 
 
+# example:digits
 def test_classifier_writes_confusion_matrix(make_cfg):
     cfg = make_cfg(["debug=fdr", "extras.plots=true"])
     train(cfg)
@@ -94,6 +95,9 @@ def test_classifier_writes_confusion_matrix(make_cfg):
     assert_png(run_dir / "confusion_matrix.png")
     assert_png(run_dir / "curves.png")
     assert not (run_dir / "regression_val.png").exists()
+
+
+# /example:digits
 
 
 # example:regression

@@ -33,12 +33,16 @@ def baseline_run(tmp_path_factory) -> dict:
     return train(cfg)
 
 
+# example:digits
 @pytest.mark.slow
 @pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_baseline_learns_and_keeps_its_best_checkpoint(baseline_run):
     assert baseline_run["epochs_run"] == 2
     assert baseline_run["test"]["test/acc"] >= 0.5  # ten classes: chance is 0.1
     assert Path(baseline_run["best_checkpoint"]).name.startswith("epoch_")
+
+
+# /example:digits
 
 
 @pytest.mark.slow
@@ -61,6 +65,7 @@ def test_eval_reproduces_the_training_runs_test_metrics(baseline_run, tmp_path):
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["test"] == metrics
 
 
+# example:digits
 @pytest.mark.slow
 @pytest.mark.xdist_group("baseline")  # one worker trains the shared baseline once
 def test_checkpoints_hold_only_plain_containers(baseline_run):
@@ -79,6 +84,9 @@ def test_checkpoints_hold_only_plain_containers(baseline_run):
     assert plain(hparams)
     assert plain(checkpoint["lht_config"])
     assert checkpoint["lht_config"]["data"]["batch_size"] == 64
+
+
+# /example:digits
 
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))
@@ -104,10 +112,14 @@ def test_same_seed_same_numbers_and_seed_zero_is_valid(make_cfg):
     assert other["test"] != first["test"]
 
 
+# example:digits
 def test_train_false_tests_the_untrained_model(make_cfg):
     summary = train(make_cfg(["train=false", "model/net=mlp"]))
     assert summary["global_step"] == 0
     assert summary["test"]["test/acc"] < 0.5
+
+
+# /example:digits
 
 
 # example:regression
@@ -127,11 +139,15 @@ def test_train_false_with_ckpt_path_tests_that_checkpoint_in_original_units(make
 # /example:regression
 
 
+# example:digits
 def test_regime_experiments_state_their_plan(make_cfg, capsys):
     train(make_cfg(["experiment=full_batch", "trainer.max_epochs=2"]))
     out = capsys.readouterr().out
     assert "Run plan: batch gradient descent" in out
     assert "1 per epoch" in out and "2 in total" in out
+
+
+# /example:digits
 
 
 @pytest.mark.parametrize("option", group_options("debug"))
@@ -145,6 +161,7 @@ def test_every_debug_mode_runs(make_cfg, option):
         assert list(Path(summary["run_dir"]).glob("profiler/*report*"))
 
 
+# example:digits
 def test_the_hydra_task_returns_the_monitored_value_for_sweepers(make_cfg):
     from lightning_hydra_template.train import _task
 
@@ -152,3 +169,6 @@ def test_the_hydra_task_returns_the_monitored_value_for_sweepers(make_cfg):
     value = _task(cfg)
     written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     assert value == written["best_value"] == max(row["val/acc"] for row in written["history"])
+
+
+# /example:digits

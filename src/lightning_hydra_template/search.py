@@ -1,8 +1,8 @@
 """Hyperparameter search with Optuna: one trial = one training run composed from the Hydra configs.
 
-    make search hparams_search=digits_mlp
-    make search hparams_search=digits_mlp search.n_trials=40 trainer.max_epochs=20
-    python -m lightning_hydra_template.search hparams_search=digits_mlp search.worker_index=1   # a 2nd worker
+    make search hparams_search=<name>
+    make search hparams_search=<name> search.n_trials=40 trainer.max_epochs=20
+    python -m lightning_hydra_template.search hparams_search=<name> search.worker_index=1   # a 2nd worker
 
 The study lives in ``search.storage`` (default: an SQLite file in the search directory
 ``<log dir>/search/<study_name>/``), so rerunning the same command continues it and several workers
