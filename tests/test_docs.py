@@ -166,7 +166,7 @@ def _as_single_job(command: str) -> tuple[str, list[str]]:
 def test_docs_show_commands_to_check():
     commands = shown_doc_commands()
     assert any("hydra/launcher=slurm " in c for c in commands)
-    assert any("make search" in c for c in commands)  # example:digits
+    assert any("make search" in c for c in commands)
 
 
 def test_docs_commands_compose(tmp_path, monkeypatch):

@@ -220,7 +220,7 @@ def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path, monkeypatch, capfd)
     assert _step(last) == stopped_at + 2
     history = json.loads((run_dir / "summary.json").read_text())["history"]
     assert [row["epoch"] for row in history] == list(range(1, stopped_at + 3))
-    assert all("train/loss" in row and "val/acc" in row for row in history)
+    assert all("train/loss" in row and "val/loss" in row for row in history)
 
 
 # Two CPU processes, a checkpoint after every step.
