@@ -11,6 +11,9 @@ from lightning_hydra_template.data.base import InMemoryDataModule
 class SyntheticDataModule(InMemoryDataModule):
     """Linearly separable 2-class blobs with exactly ``num_train``/``num_val``/``num_test`` samples."""
 
+    num_classes = 2
+    input_shape = (8,)
+
     def __init__(self, num_train: int = 1000, num_val: int = 100, num_test: int = 100, **kwargs) -> None:
         super().__init__(**kwargs)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}

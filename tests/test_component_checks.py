@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from lightning_hydra_template.config.errors import ConfigError
 from lightning_hydra_template.config.validation import validate_config
 from lightning_hydra_template.models.classifier import ClassifierModule
-from tests.conftest import clean_env, run_main
+from tests.conftest import CLASSIFIER, clean_env, run_main
 
 
 def run_cli(argv: list[str], tmp_path: Path, monkeypatch, capfd) -> tuple[int, list[str]]:
@@ -106,8 +106,8 @@ def test_template_rules_do_not_apply_to_a_users_fields_of_the_same_name(make_cfg
         validate_config(make_cfg(["experiment=segmentation", *shapes_rules]))
     assert excinfo.value.field == "data.image_size"
     # /example:segmentation
-    user = ["data._target_=tests.components.PlainData", "data.batch_size=0"]
-    user += [f"+{rule}" for rule in shapes_rules]
+    user = ["data._target_=tests.components.PlainData", "data.batch_size=0", *CLASSIFIER]  # not a U-Net
+    user += [f"++{rule}" for rule in shapes_rules]
     validate_config(make_cfg(user))  # PlainData has no check_config: nothing of the template applies
 
 

@@ -16,7 +16,7 @@ from lightning_hydra_template.runs.retarget import KEY_PREFIX, PACKAGE, retarget
 from lightning_hydra_template.train import train
 from tests.conftest import compose_config, run_module
 
-TINY = ("model/net=mlp", "+trainer.limit_train_batches=2", "test=false", "extras.plots=false")
+TINY = ("+trainer.limit_train_batches=2", "test=false", "extras.plots=false")
 
 
 def renamed(value: Any, package: str, prefix: str) -> Any:

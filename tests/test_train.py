@@ -11,7 +11,7 @@ import torch
 from lightning_hydra_template.config.overrides import group_options
 from lightning_hydra_template.eval import evaluate
 from lightning_hydra_template.train import train
-from tests.conftest import compose_config
+from tests.conftest import CLASSIFIER, TEST_CONFIGS, compose_config
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +97,15 @@ def test_every_experiment_runs_fast_dev_run(make_cfg, experiment):
     assert set(summary["test"]) >= {"test/loss"}
 
 
+# A task of the tests' own (2-class blobs, an MLP classifier): the same in every project.
+SYNTHETIC_MLP = (TEST_CONFIGS, "data=synthetic", *CLASSIFIER, "model/net=mlp")
+
+
 def test_same_seed_same_numbers_and_seed_zero_is_valid(make_cfg):
     overrides = [
         "seed=0",
         "deterministic=true",
-        "model/net=mlp",
+        *SYNTHETIC_MLP,
         "trainer.max_epochs=2",
         "data.batch_size=256",
     ]
@@ -152,7 +156,7 @@ def test_regime_experiments_state_their_plan(make_cfg, capsys):
 
 @pytest.mark.parametrize("option", group_options("debug"))
 def test_every_debug_mode_runs(make_cfg, option):
-    overrides = [f"debug={option}", "model/net=mlp", "data.batch_size=256"]
+    overrides = [f"debug={option}", *SYNTHETIC_MLP, "data.batch_size=256"]
     if option == "overfit":
         overrides.append("trainer.max_epochs=3")
     summary = train(make_cfg(overrides))
