@@ -34,6 +34,9 @@ TINY = (
 CLASSIFIER = ("model=classifier", "monitor.metric=val/acc", "monitor.mode=max")
 # Test-local config options: tests/configs/data/ (docs_style, synthetic).
 TEST_CONFIGS = f"hydra.searchpath=[file://{REPO_ROOT / 'tests' / 'configs'}]"
+# A task of the tests' own, the same in every project: 2-class blobs (1000 training samples, batches of 64:
+# 16 steps per epoch) and an MLP classifier.
+SYNTHETIC_MLP = (TEST_CONFIGS, "data=synthetic", *CLASSIFIER, "model/net=mlp")
 
 
 # The longest tests first (CI worker seconds, longest first), then the rest of the slow ones, then the

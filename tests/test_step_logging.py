@@ -12,10 +12,11 @@ import torch
 from lightning.pytorch import Callback
 
 from lightning_hydra_template.callbacks.step_metrics import LOSS, LR, SAMPLES_PER_SECOND
+from tests.conftest import SYNTHETIC_MLP
 
-EVERY = 6  # not a divisor of the 20 steps per epoch: logging points and epoch ends fall on different steps
-STEPS_PER_EPOCH = 20  # digits, 1257 training samples at batch size 64
-RUN = ["model/net=mlp", "trainer.max_epochs=2", f"trainer.log_every_n_steps={EVERY}", "test=false"]
+EVERY = 6  # not a divisor of the 16 steps per epoch: logging points and epoch ends fall on different steps
+STEPS_PER_EPOCH = 16  # the synthetic data: 1000 training samples at batch size 64
+RUN = [*SYNTHETIC_MLP, "trainer.max_epochs=2", f"trainer.log_every_n_steps={EVERY}", "test=false"]
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -37,7 +38,6 @@ class _LossSpy(Callback):
         self.shown.append(trainer.progress_bar_callback.get_metrics(trainer, pl_module)["loss"])
 
 
-# example:digits
 @pytest.mark.slow
 def test_loggers_get_the_mean_loss_lr_and_throughput_every_n_steps(make_cfg):
     from lightning_hydra_template.train import train
@@ -57,9 +57,6 @@ def test_loggers_get_the_mean_loss_lr_and_throughput_every_n_steps(make_cfg):
     last_of_epoch = [max(s for s in steps if s <= e * STEPS_PER_EPOCH) for e in (1, 2)]
     means = {int(r["step"]) + 1: float(r[LOSS]) for r in rows}
     assert spy.shown == pytest.approx([means[s] for s in last_of_epoch], rel=1e-6)
-
-
-# /example:digits
 
 
 READ_BACKS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__")
@@ -100,7 +97,6 @@ def _count_read_backs(monkeypatch, windows: _StepWindows) -> tuple[Counter, dict
     return counts, where
 
 
-# example:digits
 @pytest.mark.slow
 def test_steps_between_logging_points_read_nothing_back(make_cfg, monkeypatch):
     """The default callbacks (NaN guard, step checkpoints, early stopping, LR monitor, progress, plots)
@@ -121,6 +117,3 @@ def test_steps_between_logging_points_read_nothing_back(make_cfg, monkeypatch):
     # a logging point reads the loss sums back (step logging and the NaN guard), nothing per batch
     for step in logging_steps - epoch_ends:
         assert 1 <= counts[step] <= 3, (step, where.get(step))
-
-
-# /example:digits

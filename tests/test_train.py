@@ -11,7 +11,7 @@ import torch
 from lightning_hydra_template.config.overrides import group_options
 from lightning_hydra_template.eval import evaluate
 from lightning_hydra_template.train import train
-from tests.conftest import CLASSIFIER, TEST_CONFIGS, compose_config
+from tests.conftest import SYNTHETIC_MLP, compose_config
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +95,6 @@ def test_every_experiment_runs_fast_dev_run(make_cfg, experiment):
     assert summary["global_step"] == 1
     assert summary["plan"]["total_optimizer_steps"] == 1
     assert set(summary["test"]) >= {"test/loss"}
-
-
-# A task of the tests' own (2-class blobs, an MLP classifier): the same in every project.
-SYNTHETIC_MLP = (TEST_CONFIGS, "data=synthetic", *CLASSIFIER, "model/net=mlp")
 
 
 def test_same_seed_same_numbers_and_seed_zero_is_valid(make_cfg):
