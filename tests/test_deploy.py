@@ -79,6 +79,19 @@ def test_classifier_predictions_equal_the_models_probabilities(checkpoints, tmp_
     assert not list(tmp_path.joinpath("p").glob(".*partial*"))
 
 
+def test_predict_trainer_runs_no_callback_hooks(tmp_path) -> None:
+    """Every callback's hooks run on every predicted batch: the prediction Trainer has none, no progress bar
+    (the per-epoch lines print nothing here) and no checkpointing; its plugins come from the config."""
+    from lightning_hydra_template.predict import predict_trainer
+    from lightning_hydra_template.runs.checkpoint_io import AtomicCheckpointIO
+
+    cfg = compose_config(["ckpt_path=x.ckpt", "trainer.accelerator=cpu"], "predict", tmp_path / "p")
+    trainer = predict_trainer(cfg.trainer)
+    assert trainer.callbacks == []
+    assert trainer.progress_bar_callback is None and trainer.checkpoint_callback is None
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
 # example:regression
 def test_regressor_predicts_raw_npy_inputs_in_original_units(checkpoints, tmp_path) -> None:
     """Raw features of the test rows, scaled by the rebuilt datamodule, give the test split's predictions."""

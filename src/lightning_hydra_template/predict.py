@@ -86,16 +86,17 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 
 def predict_trainer(trainer_cfg: DictConfig) -> Any:
-    """The Trainer ``make predict`` runs: the configured one, with the progress lines, no logger, and no
-    checkpointing (a ModelCheckpoint would only add its hooks to every predicted batch)."""
+    """The Trainer ``make predict`` runs: the configured one, with no callbacks, no progress bar, no logger
+    and no checkpointing. Every callback's hooks run on every predicted batch; the per-epoch progress lines
+    train and eval use print nothing here, and a ModelCheckpoint would never save anything."""
     from hydra.utils import instantiate
 
-    from lightning_hydra_template.callbacks.progress import default_progress
     from lightning_hydra_template.runs.build import default_profiler
 
     build = instantiate(trainer_cfg, _partial_=True)  # objects passed to instantiate are deep-copied: ~10 ms
     return build(
-        callbacks=default_progress([], trainer_cfg),
+        callbacks=[],
+        enable_progress_bar=False,  # else Lightning adds its tqdm bar
         logger=False,
         enable_checkpointing=False,
         **default_profiler(trainer_cfg),
