@@ -83,6 +83,27 @@ def test_classifier_predictions_equal_the_models_probabilities(checkpoints, tmp_
 # /example:digits
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_predict_trainer_runs_no_callback_hooks_it_does_not_need(tmp_path, monkeypatch, terminal) -> None:
+    """Every callback's hooks run on every predicted batch: the prediction Trainer has no checkpointing, and
+    a progress bar only where it is seen (a terminal); its plugins come from the config."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from lightning_hydra_template.predict import predict_trainer
+    from lightning_hydra_template.runs.checkpoint_io import AtomicCheckpointIO
+
+    monkeypatch.setattr("sys.stdout.isatty", lambda: terminal)
+    cfg = compose_config(["ckpt_path=x.ckpt", "trainer.accelerator=cpu"], "predict", tmp_path / "p")
+    trainer = predict_trainer(cfg.trainer)
+    if terminal:
+        assert [type(cb) for cb in trainer.callbacks] == [type(trainer.progress_bar_callback)]
+        assert isinstance(trainer.progress_bar_callback, ProgressBar)
+    else:
+        assert trainer.callbacks == [] and trainer.progress_bar_callback is None
+    assert trainer.checkpoint_callback is None
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
 # example:regression
 def test_regressor_predicts_raw_npy_inputs_in_original_units(checkpoints, tmp_path) -> None:
     """Raw features of the test rows, scaled by the rebuilt datamodule, give the test split's predictions."""

@@ -3,8 +3,12 @@ training-loss sums outside the buffers (in float64), and exact-resume state of e
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import pytest
 import torch
+from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 
 from lightning_hydra_template.callbacks.exact_resume import collect_running_state, restore_running_state
 from lightning_hydra_template.models.classifier import ClassifierModule
@@ -45,6 +49,39 @@ def test_batches_split_as_documented():
     assert model.split_batch(x)[0] is x
     with torch.no_grad():
         assert torch.equal(model.predict_step({"inputs": x}, 0), model.predict_step((x, y), 0))
+
+
+def test_hook_name_is_a_plain_attribute_and_modules_still_register():
+    """Lightning sets ``_current_fx_name`` around every hook: stored directly, past nn.Module's checks,
+    while modules, parameters and buffers assigned to the task still register as such."""
+    model = ClassifierModule(net=CNN, optimizer=ADAM)
+    model._current_fx_name = "predict_step"
+    assert model._current_fx_name == "predict_step" and vars(model)["_current_fx_name"] == "predict_step"
+    model.extra = torch.nn.Linear(2, 2)
+    model.scale = torch.nn.Parameter(torch.ones(1))
+    model.offset = torch.nn.Buffer(torch.zeros(1))
+    assert "extra" in model._modules and "scale" in model._parameters and "offset" in model._buffers
+    assert "extra.weight" in model.state_dict() and "offset" in model.state_dict()
+
+
+class PredictWithoutIndex(ClassifierModule):
+    def predict_step(self, batch: Any) -> torch.Tensor:  # Lightning then passes no batch_idx
+        return super().predict_step(batch, 0)
+
+
+def test_step_signatures_are_kept_and_read_as_before():
+    """Lightning asks on every batch whether the step takes ``batch_idx``; the signatures it reads are
+    stored on the step methods, a subclass's overrides included, and give the same answers."""
+    for cls, takes_index in ((ClassifierModule, True), (PredictWithoutIndex, False)):
+        step = vars(cls.predict_step)["__signature__"]
+        assert list(step.parameters) == (["self", "batch", "batch_idx"] if takes_index else ["self", "batch"])
+        model = cls(net=CNN, optimizer=ADAM)
+        assert is_param_in_hook_signature(model.predict_step, "batch_idx", min_args=2) is takes_index
+    assert inspect.getfullargspec(ClassifierModule(net=CNN, optimizer=ADAM).test_step).args == [
+        "self",
+        "batch",
+        "batch_idx",
+    ]
 
 
 def test_custom_batch_keys():

@@ -86,16 +86,21 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 
 def predict_trainer(trainer_cfg: DictConfig) -> Any:
-    """The Trainer ``make predict`` runs: the configured one, with the progress lines, no logger, and no
-    checkpointing (a ModelCheckpoint would only add its hooks to every predicted batch)."""
+    """The Trainer ``make predict`` runs: the configured one, with no logger and no checkpointing, and a
+    progress bar on a terminal only. Every callback's hooks run on every predicted batch: a bar nobody sees
+    (output to a file or a pipe) and a ModelCheckpoint that never saves would only cost time."""
+    import sys
+
     from hydra.utils import instantiate
 
-    from lightning_hydra_template.callbacks.progress import default_progress
+    from lightning_hydra_template.callbacks.progress import auto_progress_bar
     from lightning_hydra_template.runs.build import default_profiler
 
+    shown = sys.stdout.isatty() and trainer_cfg.get("enable_progress_bar") is not False
     build = instantiate(trainer_cfg, _partial_=True)  # objects passed to instantiate are deep-copied: ~10 ms
     return build(
-        callbacks=default_progress([], trainer_cfg),
+        callbacks=[auto_progress_bar("rich")] if shown else [],
+        enable_progress_bar=shown,  # without a bar of ours Lightning would add its tqdm bar
         logger=False,
         enable_checkpointing=False,
         **default_profiler(trainer_cfg),
