@@ -127,7 +127,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         *QUICK,
         "optimizer=sgd",
         "optimizer.lr=1e30",
-        "model/net=mlp",
         "callbacks.step_checkpoint.every_n_steps=1",
     ]
     code, out, err = run_cli(args, monkeypatch, capfd, logs)

@@ -226,7 +226,6 @@ def test_sigterm_stops_a_run_of_one_step_per_epoch(tmp_path, monkeypatch, capfd)
 # Two CPU processes, a checkpoint after every step.
 DDP = [
     "trainer=ddp_cpu",
-    "model/net=mlp",
     "data.batch_size=32",
     "trainer.max_epochs=1000",
     "callbacks.step_checkpoint.every_n_steps=1",

@@ -11,7 +11,7 @@ from lightning_hydra_template.loggers.wandb import resolve_wandb_mode
 from lightning_hydra_template.train import train
 from tests.wandb_records import history_rows, run_config, run_tags_and_group
 
-EPOCHS = ["trainer.max_epochs=3", "model/net=mlp", "data.batch_size=256", "~callbacks.early_stopping"]
+EPOCHS = ["trainer.max_epochs=3", "data.batch_size=256", "~callbacks.early_stopping"]
 
 
 def _val_acc_by_epoch(summary: dict) -> list[float]:
@@ -194,7 +194,7 @@ def test_train_log_holds_the_plan_epoch_lines_and_summary(tmp_path, monkeypatch,
     from lightning_hydra_template.train import main
     from tests.conftest import run_main
 
-    args = ["trainer.max_epochs=2", "model/net=mlp", "callbacks.progress_bar.style=lines", "logger=none"]
+    args = ["trainer.max_epochs=2", "callbacks.progress_bar.style=lines", "logger=none"]
     code, out, err = run_main(main, args, monkeypatch, capfd, tmp_path)  # the console entry point
     assert code == 0, err
     log = next((tmp_path / "logs").rglob("train.log")).read_text()

@@ -237,7 +237,7 @@ def test_checkpoint_of_a_compiled_run_loads_into_a_plain_one_and_back(make_cfg):
     from lightning_hydra_template.train import train
 
     # dynamo's eager backend: the real torch.compile wrapper, without minutes of C++ code generation
-    common = ["model/net=mlp", "data.batch_size=256", "test=false", "~callbacks.early_stopping"]
+    common = ["data.batch_size=256", "test=false", "~callbacks.early_stopping"]
     compile_on = "model.compile={backend: eager}"
     compiled_run = train(make_cfg([*common, compile_on]))
     checkpoint = load_checkpoint(compiled_run["best_checkpoint"])
@@ -270,7 +270,7 @@ def test_precision_configs_compose(make_cfg):
 def test_bf16_mixed_trains_on_cpu(make_cfg):
     from lightning_hydra_template.train import train
 
-    summary = train(make_cfg(["model/net=mlp", "trainer.precision=bf16-mixed", "data.batch_size=128"]))
+    summary = train(make_cfg(["trainer.precision=bf16-mixed", "data.batch_size=128"]))
     assert summary["global_step"] == summary["plan"]["total_optimizer_steps"]
     assert math.isfinite(summary["test"]["test/loss"])
 

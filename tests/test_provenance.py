@@ -60,7 +60,7 @@ def test_a_run_and_its_resume_record_provenance_in_summary_and_loggers(tmp_path,
     commit = _dirty_repo(tmp_path / "repo")
     monkeypatch.chdir(tmp_path / "repo")
     run_dir = tmp_path / "logs" / "run"
-    overrides = ["model/net=mlp", "data.batch_size=256", "~callbacks.early_stopping"]
+    overrides = ["data.batch_size=256", "~callbacks.early_stopping"]
     summary = train(compose_config(overrides, output_dir=run_dir))
     assert summary["provenance"][0]["git"]["commit"] == commit
     assert (run_dir / "git.patch").read_text().count("+lr = 0.5") == 1

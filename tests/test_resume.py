@@ -111,7 +111,6 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 # 5 optimizer steps per epoch; val/loss falls, so with mode=max the best checkpoint stays epoch 1's and
 # the step checkpoint (every 7 steps) is the newest one before the end: last.ckpt must still be the end.
 FINISHED = [
-    "model/net=mlp",
     "data.batch_size=256",
     "trainer.max_epochs=3",
     "trainer.accelerator=cpu",
@@ -193,6 +192,6 @@ def test_resuming_longer_than_an_epoch_based_schedule_is_refused(tmp_path, monke
     with pytest.raises(
         UserError, match=r"^trainer.max_epochs: .* built for trainer.max_epochs=3 \(scheduler.T_max\)"
     ):
-        train(make_cfg(["model/net=mlp", "scheduler=cosine", "trainer.max_epochs=6", f"ckpt_path={last}"]))
+        train(make_cfg(["scheduler=cosine", "trainer.max_epochs=6", f"ckpt_path={last}"]))
     checkpoints = run_dir / "checkpoints"
     assert _snapshot(checkpoints) == {k: v for k, v in before.items() if k.startswith(str(checkpoints))}

@@ -40,7 +40,6 @@ PLANTED_OVERRIDES = [
 ]
 TINY_RUN = [
     "trainer.accelerator=cpu",
-    "model/net=mlp",
     "+trainer.limit_train_batches=3",
     "+trainer.limit_val_batches=2",
     "callbacks.progress_bar.style=lines",

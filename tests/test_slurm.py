@@ -46,7 +46,6 @@ def test_sweep_through_submitit_local_executor(tmp_path: Path) -> None:
     args = [
         "-m",
         "hydra/launcher=slurm_local",
-        "model/net=mlp",
         "trainer.max_epochs=1",
         "~callbacks.model_summary",
         "callbacks.progress_bar.style=lines",
@@ -151,7 +150,6 @@ def test_runs_in_one_allocation_do_not_resume_each_other(tmp_path: Path, monkeyp
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2",
         "+trainer.limit_val_batches=1",
-        "model/net=mlp",
         "~callbacks.model_summary",
         "callbacks.progress_bar.style=lines",
         "logger=none",

@@ -108,7 +108,6 @@ def test_report_cli_picks_the_newest_sweep(fake_sweep: Path, monkeypatch, capsys
 
 
 TINY_JOB = (
-    "model/net=mlp",
     "trainer.max_epochs=1",
     "~callbacks.model_summary",
     "callbacks.progress_bar.style=lines",

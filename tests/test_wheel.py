@@ -16,7 +16,7 @@ from tests.conftest import REPO_ROOT, clean_env
 
 PACKAGE = "lightning_hydra_template"
 UV = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
-TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "model/net=mlp", "extras.plots=false"]
+TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "extras.plots=false"]
 
 
 def uv(*args: str, cwd: Path) -> None:
