@@ -299,8 +299,11 @@ def strip_sections(text: str, kept: list[str], path: str = "") -> str:
 
 def customise(path: str, text: str, answers: dict) -> str:
     """The project's own title, description, author and reference task."""
+    ref = reference(answers["examples"])
     if path in REFERENCE_FILES:
-        text = REFERENCE_FILES[path](text, reference(answers["examples"]))
+        text = REFERENCE_FILES[path](text, ref)
+    if path == f"configs/model/{ref['model']}.yaml" and "net" in ref:
+        text = set_value(text, r"  - net: ", ref["net"], path)
     if path == "pyproject.toml":
         text = re.sub(
             r'(?m)^description = ".*"$', lambda _: f"description = {json.dumps(answers['description'])}", text
@@ -347,6 +350,8 @@ def reference_defaults(text: str, ref: dict) -> str:
         (r"  mode: ", ref["mode"]),
     ):
         text = set_value(text, pattern, value, "configs/train.yaml")
+    if ref.get("default_experiment"):  # the defaults alone cannot run: start from the baseline
+        text = set_value(text, r"  - experiment: ", "baseline", "configs/train.yaml")
     return text
 
 

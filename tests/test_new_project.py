@@ -257,7 +257,8 @@ from {package}.config.compose import compose_run_config
 out = {{}}
 for name, overrides in (("default", []), ("baseline", ["experiment=baseline"])):
     cfg = compose_run_config(overrides)
-    out[name] = {{"data": cfg.data._target_, "model": cfg.model._target_, "monitor": dict(cfg.monitor)}}
+    out[name] = {{"data": cfg.data._target_, "model": cfg.model._target_, "monitor": dict(cfg.monitor),
+                 "net": cfg.model.net._target_}}
 print(json.dumps(out))
 """
 
@@ -300,6 +301,11 @@ def test_each_example_alone_becomes_the_reference_task(template, tmp_path, examp
         "monitor": {"metric": reference["metric"], "mode": reference["mode"]},
     }
     found = json.loads(done.stdout)
+    default_net = found["default"].pop("net")
+    found["baseline"].pop("net")  # the experiment's own choice
+    if "net" in reference:  # the model's default network, set for this example
+        net = yaml.safe_load((configs / "model" / "net" / f"{reference['net']}.yaml").read_text())["_target_"]
+        assert default_net == net.replace("lightning_hydra_template", package)
     assert found["default"] == found["baseline"] == expected
     assert stale_names(project) == []
     if example != "digits":
@@ -312,20 +318,21 @@ def test_each_example_alone_becomes_the_reference_task(template, tmp_path, examp
 @pytest.mark.slow
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e != "digits"])  # digits: the template's own
 def test_each_example_alone_trains_its_baseline(template, tmp_path, example):
-    """`train experiment=baseline debug=fdr` runs in a project of one example (the template's environment,
-    the project's package)."""
+    """`train debug=fdr`, with the defaults and with `experiment=baseline`, runs in a project of one example
+    (the template's environment, the project's package)."""
     project, package = single_example_project(template, example, tmp_path / example)
     env = {**project_python_env(project), f"{package.upper()}_LOG_DIR": str(tmp_path / "logs")}
-    done = subprocess.run(
-        [sys.executable, "-m", f"{package}.train", "experiment=baseline", "debug=fdr"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "Run plan:" in done.stdout
+    for experiment in ([], ["experiment=baseline"]):
+        done = subprocess.run(
+            [sys.executable, "-m", f"{package}.train", *experiment, "debug=fdr"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        assert "Run plan:" in done.stdout
 
 
 def test_history_starts_on_the_template_branch(generated):
