@@ -350,8 +350,6 @@ def reference_defaults(text: str, ref: dict) -> str:
         (r"  mode: ", ref["mode"]),
     ):
         text = set_value(text, pattern, value, "configs/train.yaml")
-    if ref.get("default_experiment"):  # the defaults alone cannot run: start from the baseline
-        text = set_value(text, r"  - experiment: ", "baseline", "configs/train.yaml")
     return text
 
 
