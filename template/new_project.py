@@ -232,6 +232,7 @@ def template_commit(ref: str) -> str:
 def generate(answers: dict, commit: str, dest: Path) -> None:
     """The template's files at ``commit``, without the dropped examples, renamed, into ``dest``."""
     spec = manifest()
+    ref = {"example": answers["examples"][0], **spec["examples"][answers["examples"][0]]["reference"]}
     dropped = [e for e in spec["examples"] if e not in answers["examples"]]
     removed = [p for e in dropped for p in spec["examples"][e]["paths"]] + spec["template"]["only"]
     pairs = names(answers)
@@ -252,7 +253,7 @@ def generate(answers: dict, commit: str, dest: Path) -> None:
                 target.write_bytes(data)  # images: copied as they are
             else:
                 text = rename(strip_sections(text, answers["examples"], member.name), pairs)
-                target.write_text(customise(member.name, text, answers))
+                target.write_text(customise(member.name, reference_task(member.name, text, ref), answers))
             target.chmod(member.mode & 0o777 | 0o600)
     record = {
         "template": {"source": template_source(), "commit": commit, "package": PACKAGE, "short": SHORT},
@@ -298,12 +299,7 @@ def strip_sections(text: str, kept: list[str], path: str = "") -> str:
 
 
 def customise(path: str, text: str, answers: dict) -> str:
-    """The project's own title, description, author and reference task."""
-    ref = reference(answers["examples"])
-    if path in REFERENCE_FILES:
-        text = REFERENCE_FILES[path](text, ref)
-    if path == f"configs/model/{ref['model']}.yaml" and "net" in ref:
-        text = set_value(text, r"  - net: ", ref["net"], path)
+    """The project's own title, description and author."""
     if path == "pyproject.toml":
         text = re.sub(
             r'(?m)^description = ".*"$', lambda _: f"description = {json.dumps(answers['description'])}", text
@@ -322,11 +318,6 @@ def customise(path: str, text: str, answers: dict) -> str:
     return text
 
 
-def reference(examples: list[str]) -> dict:
-    """The project's reference task: the first kept example's ``reference`` entry in the manifest."""
-    return {"example": examples[0], **manifest()["examples"][examples[0]]["reference"]}
-
-
 def set_value(text: str, pattern: str, value: str, path: str) -> str:
     """``pattern``'s one match (a line prefix, then the value) set to ``value``, the comment kept in its
     column where it fits."""
@@ -341,36 +332,29 @@ def set_value(text: str, pattern: str, value: str, path: str) -> str:
     return text
 
 
-def reference_defaults(text: str, ref: dict) -> str:
-    """configs/train.yaml: the data, model and monitored metric of the reference task."""
-    for pattern, value in (
-        (r"  - data: ", ref["data"]),
-        (r"  - model: ", ref["model"]),
-        (r"  metric: ", ref["metric"]),
-        (r"  mode: ", ref["mode"]),
-    ):
-        text = set_value(text, pattern, value, "configs/train.yaml")
+def reference_task(path: str, text: str, ref: dict) -> str:
+    """The reference task ``ref`` (the first kept example's ``reference`` entry in the manifest) in the
+    files that name it: train.yaml's defaults, the baseline experiment and the model's default network."""
+    if path == "configs/train.yaml":
+        for pattern, value in (
+            (r"  - data: ", ref["data"]),
+            (r"  - model: ", ref["model"]),
+            (r"  metric: ", ref["metric"]),
+            (r"  mode: ", ref["mode"]),
+        ):
+            text = set_value(text, pattern, value, path)
+    elif path == "configs/experiment/baseline.yaml" and ref["experiment"] != "baseline":
+        text = (
+            "# @package _global_\n"
+            f"# The project's reference run: the {ref['example']} example's experiment "
+            f"(configs/experiment/{ref['experiment']}.yaml).\n"
+            "# make train experiment=baseline\n"
+            "defaults:\n"
+            f"  - {ref['experiment']}\n"
+        )
+    elif path == f"configs/model/{ref['model']}.yaml" and "net" in ref:
+        text = set_value(text, r"  - net: ", ref["net"], path)
     return text
-
-
-def reference_baseline(text: str, ref: dict) -> str:
-    """configs/experiment/baseline.yaml: the template's reference run, or the reference example's experiment."""
-    if ref["experiment"] == "baseline":
-        return text
-    return (
-        "# @package _global_\n"
-        f"# The project's reference run: the {ref['example']} example's experiment "
-        f"(configs/experiment/{ref['experiment']}.yaml).\n"
-        "# make train experiment=baseline\n"
-        "defaults:\n"
-        f"  - {ref['experiment']}\n"
-    )
-
-
-REFERENCE_FILES = {
-    "configs/train.yaml": reference_defaults,
-    "configs/experiment/baseline.yaml": reference_baseline,
-}
 
 
 def template_source() -> str:

@@ -198,14 +198,18 @@ def _shipped_options():
         yield package, yaml.safe_load(text) or {}
 
 
-# train.yaml's default data and model (the reference task's)
+# train.yaml's default data and model (the reference task's): entries `- data: <option>`, `- model: <option>`
+TRAIN_DEFAULTS = {
+    k: v
+    for d in yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())["defaults"]
+    if isinstance(d, dict)
+    for k, v in d.items()
+}
 DEFAULT_COMPONENTS = {
-    section: yaml.safe_load((CONFIG_DIR / section / f"{option}.yaml").read_text())["_target_"]
-    for section, option in (
-        next(iter(d.items()))
-        for d in yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())["defaults"]
-        if isinstance(d, dict) and next(iter(d)) in ("data", "model")
-    )
+    section: yaml.safe_load((CONFIG_DIR / section / f"{TRAIN_DEFAULTS[section]}.yaml").read_text())[
+        "_target_"
+    ]
+    for section in ("data", "model")
 }
 TYPED = ("callbacks.", "extras.", "trainer.", "scheduler.", "hydra.callbacks.", "seed", "deterministic")
 

@@ -22,8 +22,9 @@ import yaml
 from tests.conftest import REPO_ROOT, clean_env, run_module
 
 
-def load_generator():
-    spec = spec_from_file_location("new_project", REPO_ROOT / "template" / "new_project.py")
+def load_generator(root: Path = REPO_ROOT):
+    """template/new_project.py of ``root`` (this checkout, or a committed copy of it) as a module."""
+    spec = spec_from_file_location("new_project", root / "template" / "new_project.py")
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -203,6 +204,17 @@ def test_examples_not_chosen_are_dropped(generated):
     assert "hparams_search=digits_mlp" in (generated["all"] / "README.md").read_text()
 
 
+def project_python_env(project: Path) -> dict[str, str]:
+    """The template's environment importing the project's package (no venv of the project's own)."""
+    return {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
+
+
+def config_target(path: str, package: str) -> str:
+    """The ``_target_`` of this template's ``configs/<path>.yaml``, under the project's package name."""
+    target = yaml.safe_load((REPO_ROOT / "configs" / f"{path}.yaml").read_text())["_target_"]
+    return target.replace("lightning_hydra_template", package)
+
+
 COMPOSE_ALL = """
 import json, sys
 from pathlib import Path
@@ -229,11 +241,10 @@ def test_generated_configs_compose_and_name_existing_code(generated, variant):
     """Every experiment, data and model option of the project composes with the project's own package,
     without importing torch; every ``_target_`` of the package names a module the project has."""
     project, package = generated[variant], VARIANTS[variant]["package"]
-    env = {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
     done = subprocess.run(
         [sys.executable, "-c", COMPOSE_ALL.format(package=package)],
         cwd=project,
-        env=env,
+        env=project_python_env(project),
         capture_output=True,
         text=True,
     )
@@ -241,9 +252,8 @@ def test_generated_configs_compose_and_name_existing_code(generated, variant):
     found = json.loads(done.stdout)
     assert found["config_dir"] == str(project / "configs") and not found["torch"]
     reference = MANIFEST["examples"][VARIANTS[variant]["examples"].split(",")[0]]["reference"]
-    data_target = yaml.safe_load((REPO_ROOT / "configs" / "data" / f"{reference['data']}.yaml").read_text())
     assert "baseline" in found["experiments"]
-    assert found["data"] == data_target["_target_"].replace("lightning_hydra_template", package)
+    assert found["data"] == config_target(f"data/{reference['data']}", package)
     own = [t for t in found["targets"] if t.startswith(f"{package}.")]
     assert own and all(STALE.search(t) is None for t in found["targets"])
     for target in own:
@@ -265,17 +275,11 @@ print(json.dumps(out))
 
 def single_example_project(template: Path, example: str, dest: Path) -> tuple[Path, str]:
     """The files a project of ``example`` alone gets (the generator's ``generate``: no lock, no ruff)."""
-    spec = spec_from_file_location("template_new_project", template / "template" / "new_project.py")
-    generator = module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_generator(template)
     package = f"only_{example}"
     answers = generator.check_answers({"name": f"Only {example}", "package": package, "examples": example})
     generator.generate(answers, generator.template_commit("HEAD"), dest)
     return dest, package
-
-
-def project_python_env(project: Path) -> dict[str, str]:
-    return {**clean_env(), "PYTHONPATH": f"{project / 'src'}{os.pathsep}{project}"}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -292,20 +296,16 @@ def test_each_example_alone_becomes_the_reference_task(template, tmp_path, examp
         text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    configs = REPO_ROOT / "configs"
-    data = yaml.safe_load((configs / "data" / f"{reference['data']}.yaml").read_text())["_target_"]
-    model = yaml.safe_load((configs / "model" / f"{reference['model']}.yaml").read_text())["_target_"]
     expected = {
-        "data": data.replace("lightning_hydra_template", package),
-        "model": model.replace("lightning_hydra_template", package),
+        "data": config_target(f"data/{reference['data']}", package),
+        "model": config_target(f"model/{reference['model']}", package),
         "monitor": {"metric": reference["metric"], "mode": reference["mode"]},
     }
     found = json.loads(done.stdout)
     default_net = found["default"].pop("net")
     found["baseline"].pop("net")  # the experiment's own choice
     if "net" in reference:  # the model's default network, set for this example
-        net = yaml.safe_load((configs / "model" / "net" / f"{reference['net']}.yaml").read_text())["_target_"]
-        assert default_net == net.replace("lightning_hydra_template", package)
+        assert default_net == config_target(f"model/net/{reference['net']}", package)
     assert found["default"] == found["baseline"] == expected
     assert stale_names(project) == []
     if example != "digits":
